@@ -1,0 +1,271 @@
+"""Plumbing shared by every endpoint of the public API, wired in through settings.py:
+the one error shape, the strict JSON parser, the fast renderer, throttles, CORS."""
+
+import logging
+import time
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
+
+from catalog.api_keys import any_key_allows_origin
+from catalog.json_input import JsonInputError, parse_json
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+
+
+# --- Errors -----------------------------------------------------------------
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+    default_detail = "Request body is too large."
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details if details is not None else {}}}
+
+
+_STATUS_CODES = {
+    400: "invalid_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "throttled",
+}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every API error as ``{"error": {"code", "message", "details"}}``."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "Not found.")
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    if not isinstance(exc, exceptions.APIException):
+        return None  # a real bug: Django's 500 handler answers in the same shape
+    headers: dict[str, str] = {}
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+    if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+        headers["WWW-Authenticate"] = "Bearer"
+        exc.status_code = status.HTTP_401_UNAUTHORIZED
+    if isinstance(exc, exceptions.ValidationError):
+        code, message, details = "invalid", "The request is not valid; see details.", exc.detail
+    else:
+        detail = exc.detail
+        code = getattr(detail, "code", None) or exc.default_code
+        if code in ("error", "parse_error", "permission_denied", "not_authenticated", "authentication_failed"):
+            code = _STATUS_CODES.get(exc.status_code, str(code))
+        message, details = str(detail), {}
+    return Response(error_body(str(code), message, details), status=exc.status_code, headers=headers)
+
+
+def json_error_response(status_code: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status_code)
+
+
+# --- Parsing and rendering ------------------------------------------------------
+
+
+class StrictJSONParser(BaseParser):
+    """JSON with a size cap (413), strict UTF-8, and no silent loss of duplicate keys or NaN.
+
+    The cap is ``view.max_body_bytes`` or API_MAX_BODY_BYTES (64 KB).
+    """
+
+    media_type = "application/json"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+        context = parser_context or {}
+        limit = getattr(context.get("view"), "max_body_bytes", settings.API_MAX_BODY_BYTES)
+        request = context.get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
+        data = stream.read(limit + 1) if stream is not None else b""
+        if len(data) > limit:
+            raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
+        try:
+            return parse_json(data)
+        except JsonInputError as error:
+            raise exceptions.ParseError(error.message, code=error.code) from None
+
+
+class PlainTextJSONParser(StrictJSONParser):
+    """JSON sent as text/plain: what ``navigator.sendBeacon`` sends without a CORS preflight."""
+
+    media_type = "text/plain"
+
+
+def _orjson_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+class FastJSONRenderer(BaseRenderer):
+    media_type = "application/json"
+    format = "json"
+    charset = None
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        if data is None:
+            return b""
+        return orjson.dumps(data, default=_orjson_default)
+
+
+def dumps(data: Any) -> bytes:
+    return orjson.dumps(data, default=_orjson_default)
+
+
+# --- Client address and throttling ------------------------------------------------
+
+
+def client_ip(request: HttpRequest | Request) -> str:
+    """The client's address, trusting exactly TRUSTED_PROXY_COUNT proxies in front.
+
+    Each trusted proxy appends the address it saw to X-Forwarded-For, so the client is
+    the N-th entry from the right; whatever a client forges sits further left and is
+    ignored. With no trusted proxy only REMOTE_ADDR counts.
+    """
+    meta = request.META
+    remote = meta.get("REMOTE_ADDR", "") or "unknown"
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies <= 0:
+        return remote
+    forwarded = [part.strip() for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if len(forwarded) < proxies:
+        return remote
+    return forwarded[-proxies]
+
+
+def _count_hit(cache_key: str, window_s: int) -> int:
+    try:
+        return int(cache.incr(cache_key))
+    except ValueError:
+        if cache.add(cache_key, 1, timeout=window_s * 2):
+            return 1
+        return int(cache.incr(cache_key))
+
+
+class _WindowThrottle(BaseThrottle):
+    """Fixed one-minute windows counted in the cache (Redis when REDIS_URL is set)."""
+
+    scope = ""
+    window_s = 60
+
+    def limit(self) -> int:
+        raise NotImplementedError
+
+    def ident(self, request: Request) -> str | None:
+        raise NotImplementedError
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        ident = self.ident(request)
+        if ident is None:
+            return True
+        now = time.time()
+        window = int(now // self.window_s)
+        self._wait = self.window_s - (now % self.window_s)
+        return _count_hit(f"throttle:{self.scope}:{ident}:{window}", self.window_s) <= self.limit()
+
+    def wait(self) -> float:
+        return self._wait
+
+
+class KeyThrottle(_WindowThrottle):
+    scope = "key"
+
+    def limit(self) -> int:
+        return settings.API_THROTTLE_KEY_PER_MINUTE
+
+    def ident(self, request: Request) -> str | None:
+        key = request.auth
+        return getattr(key, "prefix", None)
+
+
+class ClientIpThrottle(_WindowThrottle):
+    scope = "ip"
+
+    def limit(self) -> int:
+        return settings.API_THROTTLE_IP_PER_MINUTE
+
+    def ident(self, request: Request) -> str | None:
+        return client_ip(request)
+
+
+# --- CORS ---------------------------------------------------------------------------
+
+
+class ApiCorsMiddleware:
+    """CORS for /api/: the request's Origin is echoed only when a publishable key allows it.
+
+    Preflights carry no key, so they are answered for origins allowed by any active
+    key; the real request is then checked against its own key's origins (403 otherwise).
+    Credentials are never allowed: the API authenticates by key, not by cookie.
+    """
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(API_PREFIX):
+            return self.get_response(request)
+        origin = request.META.get("HTTP_ORIGIN")
+        allowed = bool(origin) and any_key_allows_origin(origin or "")
+        if request.method == "OPTIONS" and origin and request.META.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"):
+            if not allowed:
+                return json_error_response(403, "origin_not_allowed", "No API key allows this origin.")
+            response = HttpResponse(status=204)
+            response["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+            response["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            response["Access-Control-Max-Age"] = "600"
+        else:
+            response = self.get_response(request)
+        if allowed:
+            response["Access-Control-Allow-Origin"] = origin
+            response["Access-Control-Expose-Headers"] = "Retry-After"
+        response["Vary"] = "Origin" if "Vary" not in response else response["Vary"] + ", Origin"
+        return response
+
+
+# --- Django-level handlers for /api/ (unknown URL, crash) -------------------------------
+
+
+def api_aware_404(request: HttpRequest, exception: Exception) -> HttpResponse:
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith(API_PREFIX):
+        return json_error_response(404, "not_found", "No such API route.")
+    return page_not_found(request, exception)
+
+
+def api_aware_500(request: HttpRequest) -> HttpResponse:
+    from django.views.defaults import server_error
+
+    if request.path.startswith(API_PREFIX):
+        return json_error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+    return server_error(request)

@@ -1,0 +1,31 @@
+from django.contrib import admin
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from catalog.urls import api_urlpatterns as catalog_api
+
+handler404 = "recsite.api.api_aware_404"
+handler500 = "recsite.api.api_aware_500"
+
+
+class SchemaView(SpectacularAPIView):
+    authentication_classes: list[type] = []
+    permission_classes: list[type] = []
+    throttle_classes: list[type] = []
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"ok": True})
+
+
+api_v1 = [
+    *catalog_api,
+    path("schema", SchemaView.as_view(), name="schema"),
+]
+
+urlpatterns = [
+    path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,66 @@
+"""factory_boy factories for the catalog, and helpers to mint keys."""
+
+from decimal import Decimal
+from typing import Any
+
+import factory
+
+from catalog.api_keys import api_key_create
+from catalog.audit import Actor
+from catalog.models import Category, Event, Product, Shop, Shopper
+
+
+class ShopFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Shop
+
+    name = factory.Sequence(lambda n: f"Shop {n}")
+    slug = factory.Sequence(lambda n: f"shop-{n}")
+    timezone = "Europe/Berlin"
+    currency = "EUR"
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+
+    shop = factory.SubFactory(ShopFactory)
+    name = factory.Sequence(lambda n: f"Category {n}")
+    path = factory.LazyAttribute(lambda c: c.name)
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    shop = factory.SubFactory(ShopFactory)
+    sku = factory.Sequence(lambda n: f"SKU-{n}")
+    title = factory.Sequence(lambda n: f"Product {n}")
+    price = Decimal("10.00")
+    url = factory.LazyAttribute(lambda p: f"https://shop.example/p/{p.sku}")
+    image_url = factory.LazyAttribute(lambda p: f"https://shop.example/img/{p.sku}.jpg")
+
+
+class ShopperFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Shopper
+
+    shop = factory.SubFactory(ShopFactory)
+    key_hash = factory.Sequence(lambda n: f"{n:064x}")
+
+
+class EventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Event
+
+    shop = factory.SubFactory(ShopFactory)
+    event_id = factory.Sequence(lambda n: f"ev-{n}")
+    type = "view"
+    shopper = factory.SubFactory(ShopperFactory, shop=factory.SelfAttribute("..shop"))
+    product = factory.SubFactory(ProductFactory, shop=factory.SelfAttribute("..shop"))
+    sku = factory.LazyAttribute(lambda e: e.product.sku if e.product else "UNKNOWN")
+    ts = factory.Faker("date_time_this_year", tzinfo=__import__("datetime").UTC)
+
+
+def make_key(shop: Shop, kind: str, **kwargs: Any) -> str:
+    return api_key_create(shop=shop, kind=kind, actor=Actor.system("tests"), **kwargs).raw
