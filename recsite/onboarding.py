@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from campaigns.services import placements_create_defaults
 from catalog.api_keys import api_key_create
 from catalog.audit import Actor, audit_record
 from catalog.models import ApiKey, Shop
@@ -50,4 +51,5 @@ def shop_create(
         actor=actor,
     )
     secret = api_key_create(shop=shop, kind=ApiKey.Kind.SECRET, name="Server", actor=actor)
+    placements_create_defaults(shop=shop, actor=actor)
     return NewShop(shop=shop, publishable_key=publishable.raw, secret_key=secret.raw)

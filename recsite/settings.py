@@ -176,6 +176,13 @@ CELERY_TASK_TIME_LIMIT = 150
 CELERY_TIMEZONE = "UTC"
 # Each app adds its periodic tasks here by task name.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# campaigns: seasonal suggestions once a day; experiment schedules every minute (serving
+# honours experiment times itself, this keeps stored statuses true).
+CELERY_BEAT_SCHEDULE["seasonal-suggestions-refresh"] = {
+    "task": "campaigns.tasks.seasonal_suggestions_refresh_all",
+    "schedule": 86400.0,
+}
+CELERY_BEAT_SCHEDULE["experiments-advance"] = {"task": "campaigns.tasks.experiments_advance", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 TRAINING_SOFT_TIME_LIMIT_S = env_int("TRAINING_SOFT_TIME_LIMIT_S", 1500, minimum=10)
 TRAINING_LEASE_S = env_int("TRAINING_LEASE_S", 30, minimum=5)

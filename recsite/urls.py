@@ -3,6 +3,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from campaigns.urls import api_urlpatterns as campaigns_api
 from catalog.urls import api_urlpatterns as catalog_api
 
 handler404 = "recsite.api.api_aware_404"
@@ -21,6 +22,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 api_v1 = [
     *catalog_api,
+    *campaigns_api,
     path("schema", SchemaView.as_view(), name="schema"),
 ]
 

@@ -64,3 +64,54 @@ class EventFactory(factory.django.DjangoModelFactory):
 
 def make_key(shop: Shop, kind: str, **kwargs: Any) -> str:
     return api_key_create(shop=shop, kind=kind, actor=Actor.system("tests"), **kwargs).raw
+
+
+# --- campaigns ------------------------------------------------------------------------
+# Models by label, so this block needs no import of its own (other blocks append too).
+# These write rows directly; tests of behaviour that needs the campaigns version to move
+# or an audit entry go through campaigns.services instead.
+
+
+class StrategyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "campaigns.Strategy"
+
+    shop = factory.SubFactory(ShopFactory)
+    name = factory.Sequence(lambda n: f"Strategy {n}")
+    config = factory.LazyFunction(lambda: {"sources": {"personal": 1.0, "trending": 0.5}, "size": 10})
+
+
+class PlacementFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "campaigns.Placement"
+
+    shop = factory.SubFactory(ShopFactory)
+    slug = factory.Sequence(lambda n: f"placement-{n}")
+    name = factory.LazyAttribute(lambda p: p.slug.title())
+    kind = "home"
+    default_strategy = factory.SubFactory(StrategyFactory, shop=factory.SelfAttribute("..shop"))
+
+
+class PromotionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "campaigns.Promotion"
+
+    shop = factory.SubFactory(ShopFactory)
+    name = factory.Sequence(lambda n: f"Promotion {n}")
+    target = factory.LazyFunction(lambda: {"skus": ["SKU-1"]})
+    action = "boost"
+    factor = 2.0
+    status = "draft"
+
+
+class SeasonalBoostFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "campaigns.SeasonalBoost"
+
+    shop = factory.SubFactory(ShopFactory)
+    name = factory.Sequence(lambda n: f"Season {n}")
+    categories = factory.LazyFunction(lambda: ["Gifts"])
+    factor = 1.5
+    recurrence = "yearly"
+    yearly_from = "11-20"
+    yearly_until = "12-24"
