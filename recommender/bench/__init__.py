@@ -1,0 +1,1 @@
+"""Benchmarks of the recommender: offline quality on MovieLens 100K (``quality``)."""

