@@ -11,6 +11,7 @@ that time.
 
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -43,7 +44,7 @@ def api_key_create(
     if kind not in _KIND_PREFIX:
         raise ValueError(f"unknown key kind {kind!r}")
     prefix = secrets.token_hex(6)
-    raw = f"{_KIND_PREFIX[kind]}_{prefix}_{secrets.token_urlsafe(24)}"
+    raw = f"{_KIND_PREFIX[ApiKey.Kind(kind)]}_{prefix}_{secrets.token_urlsafe(24)}"
     with transaction.atomic():
         key = ApiKey.objects.create(
             shop=shop,
@@ -98,10 +99,16 @@ def api_key_set_origins(*, key: ApiKey, allowed_origins: list[str], actor: Actor
     _forget(key.prefix)
 
 
+_PREFIX = re.compile(r"[0-9a-f]{1,32}")
+
+
 def split_key(raw_key: str) -> tuple[str, str] | None:
-    """(kind prefix, lookup prefix) of a well-formed key, else None."""
+    """(kind prefix, lookup prefix) of a well-formed key, else None.
+
+    The lookup prefix must be hex (what api_key_create mints), so whatever a client
+    sends (NUL, lone surrogates) never reaches a database query."""
     parts = raw_key.split("_", 2)
-    if len(parts) != 3 or parts[0] not in ("pk", "sk") or not parts[1] or len(raw_key) > 200:
+    if len(parts) != 3 or parts[0] not in ("pk", "sk") or len(raw_key) > 200 or not _PREFIX.fullmatch(parts[1]):
         return None
     return parts[0], parts[1]
 
@@ -131,10 +138,11 @@ def api_key_verify(raw_key: str) -> ApiKey | None:
     if cached is not None and cached[0] > now:
         key = cached[1]
     else:
-        key = ApiKey.objects.select_related("shop").filter(prefix=prefix, active=True).first()
-        if key is None:
+        found = ApiKey.objects.select_related("shop").filter(prefix=prefix, active=True).first()
+        if found is None:
             _forget(prefix)
             return None
+        key = found
         with _lock:
             _cache[prefix] = (now + CACHE_SECONDS, key)
     if _KIND_PREFIX[ApiKey.Kind(key.kind)] != kind_prefix:

@@ -26,24 +26,36 @@ from catalog.services import (
     products_upsert,
     shopper_erase,
 )
+from catalog.validation import MAX_SHOPPER_LENGTH, InvalidValue, clean_id, describe_json_type
+
+
+class EmptyBody(exceptions.ParseError):
+    default_code = "empty_body"
+    default_detail = "Body is empty; send a JSON document."
 
 
 class InvalidEnvelope(exceptions.ParseError):
     default_code = "invalid_envelope"
 
 
-def _batch(data: Any, name: str, limit: int) -> list[Any]:
-    """The list under ``name`` in the request body, or a clear 400."""
-    if not isinstance(data, dict) or getattr(data, "duplicate_keys", ()):
-        problem = "has repeated keys" if isinstance(data, dict) else f"is {type(data).__name__}"
+class TooManyRecords(exceptions.ParseError):
+    default_code = "too_many_records"
+
+
+def _batch(request: Request, name: str, limit: int) -> list[Any]:
+    """The list under ``name`` in the request body, or a clear 400 (nothing is stored)."""
+    data = request.data  # parses: 400 for bytes that are not JSON, 413 for too many of them
+    if request.stream is None:  # DRF reads a body of no bytes as {}
+        raise EmptyBody()
+    if not isinstance(data, dict) or getattr(data, "duplicate_keys", None):
+        problem = "has repeated keys" if isinstance(data, dict) else f"is {describe_json_type(data)}"
         raise InvalidEnvelope(f'Send a JSON object such as {{"{name}": [...]}}; the body {problem}.')
     items = data.get(name)
     if not isinstance(items, list):
-        raise InvalidEnvelope(f'"{name}" must be a list, got {type(items).__name__ if name in data else "nothing"}.')
+        got = describe_json_type(items) if name in data else "nothing"
+        raise InvalidEnvelope(f'"{name}" must be a list, got {got}.')
     if len(items) > limit:
-        raise exceptions.ValidationError(
-            {name: [f"at most {limit} per request, got {len(items)}; split the batch"]}, code="too_many"
-        )
+        raise TooManyRecords(f"At most {limit} {name} per request, got {len(items)}; split the batch.")
     return items
 
 
@@ -91,8 +103,10 @@ class EventsApi(APIView):
             "Up to 100 events and 64 KB per request. Accepted as application/json or text/plain "
             "(for navigator.sendBeacon, which may carry the publishable key as `key` in the body). "
             "Each event is accepted, counted as a duplicate of an earlier event_id, or rejected with "
-            "its reasons; rejected events are kept for inspection. Events for unknown SKUs are kept "
-            "and listed in `warnings`."
+            "its reasons; rejected events are kept for inspection. New events for unknown SKUs are "
+            "kept (without a product) and listed in `warnings`. A body that is not such a batch "
+            "(not JSON, not an object with an `events` list, more than 100 events) is a 400 and "
+            "stores nothing; a body over 64 KB is a 413."
         ),
         request=inline_serializer(
             "EventsRequest",
@@ -129,7 +143,7 @@ class EventsApi(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
-        events = _batch(request.data, "events", settings.API_MAX_EVENTS_PER_REQUEST)
+        events = _batch(request, "events", settings.API_MAX_EVENTS_PER_REQUEST)
         result = events_ingest(shop=request_shop(request), records=events)
         return Response(
             {
@@ -196,7 +210,7 @@ class ProductsApi(APIView):
         },
     )
     def put(self, request: Request) -> Response:
-        products = _batch(request.data, "products", settings.API_MAX_PRODUCTS_PER_REQUEST)
+        products = _batch(request, "products", settings.API_MAX_PRODUCTS_PER_REQUEST)
         result = products_upsert(shop=request_shop(request), records=products)
         return Response(
             {
@@ -214,12 +228,23 @@ class ProductDeleteApi(APIView):
     @extend_schema(
         operation_id="products_deactivate",
         summary="Deactivate a product",
-        description="The product is no longer recommended; its history is kept. Upsert it with active=true to bring it back.",
+        description=(
+            "The product is no longer recommended; its history is kept. Upsert it with active=true to bring it back."
+        ),
         request=None,
-        responses={200: inline_serializer("ProductDeactivated", {"sku": serializers.CharField(), "active": serializers.BooleanField()})},
+        responses={
+            200: inline_serializer(
+                "ProductDeactivated", {"sku": serializers.CharField(), "active": serializers.BooleanField()}
+            )
+        },
     )
     def delete(self, request: Request, sku: str) -> Response:
-        if not product_deactivate(shop=request_shop(request), sku=sku):
+        shop = request_shop(request)
+        try:
+            sku = clean_id(sku)
+        except InvalidValue:  # no product can have such a SKU (and NUL never reaches a query)
+            raise exceptions.NotFound("No product with this SKU.") from None
+        if not product_deactivate(shop=shop, sku=sku):
             raise exceptions.NotFound(f"No product with SKU {sku!r}.")
         return Response({"sku": sku, "active": False})
 
@@ -243,8 +268,10 @@ class ShopperEraseApi(APIView):
         },
     )
     def delete(self, request: Request, shopper_id: str) -> Response:
-        if not shopper_id or len(shopper_id) > 256:
-            raise exceptions.ValidationError({"shopper": ["must be 1 to 256 characters"]})
         key = request_key(request)
+        try:
+            shopper_id = clean_id(shopper_id, MAX_SHOPPER_LENGTH)  # as events_ingest cleans it
+        except InvalidValue as invalid:
+            raise exceptions.ValidationError({"shopper": [invalid.reason]}) from None
         result = shopper_erase(shop=key.shop, external_id=shopper_id, actor=Actor.for_key(key))
         return Response({"found": result.found, "events_deleted": result.events_deleted})

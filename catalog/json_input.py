@@ -62,5 +62,7 @@ def parse_json(data: bytes | str) -> Any:
         raise JsonInputError(
             "malformed_json", f"Body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}."
         ) from None
+    except ValueError:  # the only other ValueError: an integer beyond Python's 4,300-digit limit
+        raise JsonInputError("malformed_json", "Body is not valid JSON: a number has too many digits.") from None
     except RecursionError:
         raise JsonInputError("too_deeply_nested", "JSON is nested too deeply.") from None

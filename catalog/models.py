@@ -145,13 +145,34 @@ class Event(models.Model):
     """One thing a shopper did. ``event_id`` is the shop's id for it: a replay is a no-op.
 
     ``product`` is null when the SKU was unknown at ingestion (``sku`` keeps what was sent).
+
+    This is the append-only log that bulk imports write at high rates, so its foreign
+    keys carry no database constraint (the per-row check of a deferred constraint cost
+    as much as the insert itself) and no single-column index (each is the leading
+    column of a composite index below, or of the unique constraint). The writers,
+    catalog.services.events_ingest and catalog.event_copy, take the shopper and product
+    ids in the same transaction, under the shop's event-write lock that shopper_erase
+    takes exclusively (catalog.services.shop_events_lock), so an erasure never leaves
+    events behind. Deletes cascade in Django as before. Products are deactivated, never
+    deleted, by the app; an operator hard-deleting a product or a shop while it is
+    ingesting could leave events that point nowhere.
     """
 
-    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="events")
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="events", db_index=False, db_constraint=False)
     event_id = models.CharField(max_length=128)
     type = models.CharField(max_length=16, choices=EventType.choices)
-    shopper = models.ForeignKey(Shopper, on_delete=models.CASCADE, related_name="events")
-    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    shopper = models.ForeignKey(
+        Shopper, on_delete=models.CASCADE, related_name="events", db_index=False, db_constraint=False
+    )
+    product = models.ForeignKey(
+        Product,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="events",
+        db_index=False,
+        db_constraint=False,
+    )
     sku = models.CharField(max_length=128)
     session = models.CharField(max_length=128, blank=True, default="")
     ts = models.DateTimeField()
@@ -163,8 +184,9 @@ class Event(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["shop", "event_id"], name="event_unique_id_per_shop")]
         indexes = [
-            models.Index(fields=["shop", "shopper", "-ts"], name="event_shopper_recent"),
-            models.Index(fields=["shop", "product", "type", "ts"], name="event_product_counts"),
+            # A shopper and a product belong to one shop, so these need no shop column.
+            models.Index(fields=["shopper", "-ts"], name="event_shopper_recent"),
+            models.Index(fields=["product", "type", "ts"], name="event_product_counts"),
             models.Index(fields=["shop", "ts"], name="event_shop_ts"),
             models.Index(fields=["shop", "received_at"], name="event_shop_received"),
         ]
@@ -273,3 +295,60 @@ class AuditEntry(models.Model):
     class Meta:
         indexes = [models.Index(fields=["shop", "-at"], name="audit_recent")]
         ordering = ["-at", "-id"]
+
+
+class UploadJob(models.Model):
+    """A product or event file uploaded from the console, imported by a Celery task.
+
+    The file lies under ``settings.UPLOAD_DIR`` at ``stored_name`` until the import
+    finishes. ``bytes_done`` / ``bytes_total`` is the progress the console polls;
+    the counters are what the import service reported.
+    """
+
+    class Kind(models.TextChoices):
+        PRODUCTS = "products"
+        EVENTS = "events"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="upload_jobs")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    file_name = models.CharField(max_length=255)  # as the user's browser named it, for display only
+    stored_name = models.CharField(max_length=255)
+    bytes_total = models.PositiveBigIntegerField(default=0)
+    bytes_done = models.PositiveBigIntegerField(default=0)
+    records_accepted = models.PositiveIntegerField(default=0)
+    records_unchanged = models.PositiveIntegerField(default=0)
+    records_rejected = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # last progress report of the running import
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["shop", "-created_at"], name="upload_job_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} upload {self.file_name}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def percent_done(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.bytes_total:
+            return 0
+        return min(100, self.bytes_done * 100 // self.bytes_total)

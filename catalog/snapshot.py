@@ -167,7 +167,22 @@ def _apply(base: CatalogSnapshot, rows: Sequence[tuple[Any, ...]], version: int)
     active = np.resize(base.active, size)
     created_ts = np.resize(base.created_ts, size)
     loaded_through = base.loaded_through
-    for product_id, sku, title, url, image_url, price, brand, category_id, tag_list, attrs, stock, act, created, updated in rows:
+    for (
+        product_id,
+        sku,
+        title,
+        url,
+        image_url,
+        price,
+        brand,
+        category_id,
+        tag_list,
+        attrs,
+        stock,
+        act,
+        created,
+        updated,
+    ) in rows:
         index = index_by_product_id.get(product_id)
         if index is None:
             index = len(skus)

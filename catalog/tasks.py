@@ -36,9 +36,7 @@ def products_embed(shop_id: int, product_ids: list[int]) -> int:
 
 
 def products_embed_now(*, shop_id: int, product_ids: list[int]) -> int:
-    products = list(
-        Product.objects.filter(shop_id=shop_id, pk__in=product_ids).select_related("category", "embedding")
-    )
+    products = list(Product.objects.filter(shop_id=shop_id, pk__in=product_ids).select_related("category", "embedding"))
     if not products:
         logger.info("products_embed: none of %d products of shop %s exist any more", len(product_ids), shop_id)
         return 0

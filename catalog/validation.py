@@ -21,12 +21,14 @@ MAX_SHOPPER_LENGTH = 256
 MAX_PRICE = Decimal("1000000")
 MAX_QUANTITY = 10_000
 EARLIEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
+_EARLIEST_UNIX = int(EARLIEST_TS.timestamp())
 MAX_FUTURE = timedelta(hours=1)
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 100
 MAX_ATTRIBUTES = 50
 MAX_ATTRIBUTE_KEY = 100
 MAX_ATTRIBUTE_VALUE = 500
+MAX_CATEGORY_PATH = 1000  # Category.path
 EVENT_TYPES = frozenset(EventType.values)
 _CENT = Decimal("0.01")
 # Control characters (other than tab/newline in long text) and the two code points
@@ -63,9 +65,23 @@ class ValidProduct:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-class _Invalid(Exception):
+class InvalidValue(Exception):
+    """Raised by the clean_* functions; ``reason`` completes "<field> ..."."""
+
     def __init__(self, reason: str) -> None:
         self.reason = reason
+
+
+def storable_name(name: Any, max_length: int = 100) -> str:
+    """A field name as sent, safe to store and to echo in JSON: NUL, control characters
+    and lone surrogates (which Postgres and UTF-8 JSON refuse) are written as escapes."""
+    text = name if isinstance(name, str) else str(name)
+    return _BAD_IN_ID.sub(lambda match: f"\\u{ord(match.group()):04x}", text[:max_length])
+
+
+def describe_json_type(value: Any) -> str:
+    """How a parsed JSON value is named in messages: "null", "a list", "an object"..."""
+    return _describe(value)
 
 
 def _describe(value: Any) -> str:
@@ -86,14 +102,14 @@ def _describe(value: Any) -> str:
 
 def clean_id(value: Any, max_length: int = MAX_ID_LENGTH) -> str:
     if not isinstance(value, str):
-        raise _Invalid(f"must be a string, got {_describe(value)}")
+        raise InvalidValue(f"must be a string, got {_describe(value)}")
     value = value.strip()
     if not value:
-        raise _Invalid("must not be empty")
+        raise InvalidValue("must not be empty")
     if len(value) > max_length:
-        raise _Invalid(f"must be at most {max_length} characters, got {len(value)}")
+        raise InvalidValue(f"must be at most {max_length} characters, got {len(value)}")
     if _BAD_IN_ID.search(value):
-        raise _Invalid("must not contain control characters, NUL or lone surrogates")
+        raise InvalidValue("must not contain control characters, NUL or lone surrogates")
     return value
 
 
@@ -101,48 +117,53 @@ def clean_text(value: Any, max_length: int, *, required: bool = False) -> str:
     if value is None and not required:
         return ""
     if not isinstance(value, str):
-        raise _Invalid(f"must be a string, got {_describe(value)}")
+        raise InvalidValue(f"must be a string, got {_describe(value)}")
     value = value.strip()
     if required and not value:
-        raise _Invalid("must not be empty")
+        raise InvalidValue("must not be empty")
     if len(value) > max_length:
-        raise _Invalid(f"must be at most {max_length} characters, got {len(value)}")
+        raise InvalidValue(f"must be at most {max_length} characters, got {len(value)}")
     if _BAD_IN_TEXT.search(value):
-        raise _Invalid("must not contain control characters, NUL or lone surrogates")
+        raise InvalidValue("must not contain control characters, NUL or lone surrogates")
     return value
 
 
 def clean_price(value: Any) -> Decimal:
     """A price as a JSON number or a decimal string, 0 to MAX_PRICE, rounded to cents."""
     if isinstance(value, NonFinite):
-        raise _Invalid(f"must be a finite number, got {value.literal}")
+        raise InvalidValue(f"must be a finite number, got {value.literal}")
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise _Invalid(f"must be a number, got {_describe(value)}")
+        raise InvalidValue(f"must be a number, got {_describe(value)}")
     if isinstance(value, float) and not math.isfinite(value):
-        raise _Invalid("must be a finite number")
+        raise InvalidValue("must be a finite number")
     try:
-        amount = Decimal(str(value).strip()) if isinstance(value, str) else Decimal(repr(value))
+        if isinstance(value, str):
+            amount = Decimal(value.strip())
+        elif isinstance(value, int):
+            amount = Decimal(value)  # exact, and free of the int-to-str digit limit
+        else:
+            amount = Decimal(repr(value))
     except InvalidOperation:
-        raise _Invalid("must be a number such as 12.99") from None
+        raise InvalidValue("must be a number such as 12.99") from None
     if not amount.is_finite():
-        raise _Invalid("must be a finite number")
+        raise InvalidValue("must be a finite number")
     if amount < 0:
-        raise _Invalid("must not be negative")
+        raise InvalidValue("must not be negative")
     if amount > MAX_PRICE:
-        raise _Invalid(f"must be at most {MAX_PRICE}")
+        raise InvalidValue(f"must be at most {MAX_PRICE}")
     return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
 
 
 def clean_quantity(value: Any) -> int:
     if isinstance(value, NonFinite):
-        raise _Invalid(f"must be a whole number, got {value.literal}")
+        raise InvalidValue(f"must be a whole number, got {value.literal}")
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
-            raise _Invalid(f"must be a whole number, got {_describe(value)}")
+            raise InvalidValue(f"must be a whole number, got {_describe(value)}")
     if not 1 <= value <= MAX_QUANTITY:
-        raise _Invalid(f"must be from 1 to {MAX_QUANTITY}")
+        raise InvalidValue(f"must be from 1 to {MAX_QUANTITY}")
     return value
 
 
@@ -150,40 +171,44 @@ def clean_timestamp(value: Any, now: datetime) -> datetime:
     """An ISO 8601 string with a UTC offset, or Unix seconds as a number."""
     if isinstance(value, str):
         if len(value) > 40:
-            raise _Invalid("is too long for a timestamp")
+            raise InvalidValue("is too long for a timestamp")
         try:
             ts = datetime.fromisoformat(value.strip())
         except ValueError:
-            raise _Invalid("must be an ISO 8601 timestamp such as 2026-11-28T09:30:00Z") from None
+            raise InvalidValue("must be an ISO 8601 timestamp such as 2026-11-28T09:30:00Z") from None
         if ts.tzinfo is None:
-            raise _Invalid("needs a UTC offset, e.g. 2026-11-28T09:30:00Z")
+            raise InvalidValue("needs a UTC offset, e.g. 2026-11-28T09:30:00Z")
+    elif isinstance(value, NonFinite):
+        raise InvalidValue(f"must be a finite number, got {value.literal}")
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         if isinstance(value, float) and not math.isfinite(value):
-            raise _Invalid("must be a finite number")
+            raise InvalidValue("must be a finite number")
         if not -1e11 < value < 1e11:
-            raise _Invalid("must be Unix time in seconds (not milliseconds)")
+            raise InvalidValue("must be Unix time in seconds (not milliseconds)")
+        if value < _EARLIEST_UNIX:  # checked first: far-past seconds are out of datetime's range
+            raise InvalidValue("is before 2000-01-01")
         ts = datetime.fromtimestamp(value, tz=UTC)
     else:
-        raise _Invalid(f"must be an ISO 8601 string or Unix seconds, got {_describe(value)}")
+        raise InvalidValue(f"must be an ISO 8601 string or Unix seconds, got {_describe(value)}")
     if ts < EARLIEST_TS:
-        raise _Invalid("is before 2000-01-01")
+        raise InvalidValue("is before 2000-01-01")
     if ts > now + MAX_FUTURE:
-        raise _Invalid("is more than an hour in the future")
+        raise InvalidValue("is more than an hour in the future")
     return ts.astimezone(UTC)
 
 
 def clean_url(value: Any) -> str:
     text = clean_text(value, 2000)
     if text and not (text.startswith("https://") or text.startswith("http://")):
-        raise _Invalid("must be an http:// or https:// URL")
+        raise InvalidValue("must be an http:// or https:// URL")
     if any(c.isspace() for c in text):
-        raise _Invalid("must not contain spaces")
+        raise InvalidValue("must not contain spaces")
     return text
 
 
 def clean_bool(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise _Invalid(f"must be true or false, got {_describe(value)}")
+        raise InvalidValue(f"must be true or false, got {_describe(value)}")
     return value
 
 
@@ -191,9 +216,9 @@ def clean_tags(value: Any) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise _Invalid(f"must be a list of strings, got {_describe(value)}")
+        raise InvalidValue(f"must be a list of strings, got {_describe(value)}")
     if len(value) > MAX_TAGS:
-        raise _Invalid(f"must have at most {MAX_TAGS} tags")
+        raise InvalidValue(f"must have at most {MAX_TAGS} tags")
     tags: list[str] = []
     for item in value:
         tag = clean_text(item, MAX_TAG_LENGTH, required=True)
@@ -204,10 +229,10 @@ def clean_tags(value: Any) -> list[str]:
 
 def _clean_attribute_value(value: Any) -> str | int | float | bool:
     if isinstance(value, NonFinite) or (isinstance(value, float) and not math.isfinite(value)):
-        raise _Invalid("values must be finite numbers")
+        raise InvalidValue("values must be finite numbers")
     if isinstance(value, (bool, int, float)):
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
-            raise _Invalid("numbers must be at most 2^53")
+            raise InvalidValue("numbers must be at most 2^53")
         return value
     return clean_text(value, MAX_ATTRIBUTE_VALUE)
 
@@ -216,17 +241,18 @@ def clean_attributes(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise _Invalid(f"must be an object, got {_describe(value)}")
-    if getattr(value, "duplicate_keys", ()):
-        raise _Invalid(f"has repeated keys: {', '.join(value.duplicate_keys)}")
+        raise InvalidValue(f"must be an object, got {_describe(value)}")
+    repeated: tuple[str, ...] = getattr(value, "duplicate_keys", ())
+    if repeated:
+        raise InvalidValue(f"has repeated keys: {', '.join(storable_name(k) for k in repeated)}")
     if len(value) > MAX_ATTRIBUTES:
-        raise _Invalid(f"must have at most {MAX_ATTRIBUTES} keys")
+        raise InvalidValue(f"must have at most {MAX_ATTRIBUTES} keys")
     cleaned: dict[str, Any] = {}
     for key, item in value.items():
         name = clean_text(key, MAX_ATTRIBUTE_KEY, required=True)
         if isinstance(item, list):
             if len(item) > MAX_TAGS:
-                raise _Invalid(f"list of {name!r} must have at most {MAX_TAGS} values")
+                raise InvalidValue(f"list of {name!r} must have at most {MAX_TAGS} values")
             cleaned[name] = [_clean_attribute_value(v) for v in item]
         else:
             cleaned[name] = _clean_attribute_value(item)
@@ -239,24 +265,29 @@ def clean_category(value: Any) -> str:
         return ""
     if isinstance(value, list):
         parts = [clean_text(part, 200, required=True) for part in value]
+        if any(">" in part for part in parts):
+            raise InvalidValue("levels must not contain '>'")
     else:
         parts = [part.strip() for part in clean_text(value, 1000).split(">")]
         if parts == [""]:
             return ""
         if any(not part for part in parts):
-            raise _Invalid("has an empty level; write levels as 'Home > Kitchen'")
+            raise InvalidValue("has an empty level; write levels as 'Home > Kitchen'")
         if any(len(part) > 200 for part in parts):
-            raise _Invalid("levels must be at most 200 characters")
+            raise InvalidValue("levels must be at most 200 characters")
     if len(parts) > 10:
-        raise _Invalid("must have at most 10 levels")
-    return " > ".join(parts)
+        raise InvalidValue("must have at most 10 levels")
+    path = " > ".join(parts)
+    if len(path) > MAX_CATEGORY_PATH:
+        raise InvalidValue(f"must be at most {MAX_CATEGORY_PATH} characters written as 'A > B > C'")
+    return path
 
 
 def _record_problems(raw: Any, label: str) -> list[Problem]:
     if not isinstance(raw, dict):
         return [Problem("", f"each {label} must be a JSON object, got {_describe(raw)}")]
     if isinstance(raw, JsonObject) and raw.duplicate_keys:
-        return [Problem(key, "appears more than once in this object") for key in raw.duplicate_keys]
+        return [Problem(storable_name(key), "appears more than once in this object") for key in raw.duplicate_keys]
     return []
 
 
@@ -273,7 +304,7 @@ def validate_event(raw: Any, *, now: datetime) -> ValidEvent | list[Problem]:
             return
         try:
             values[name] = cleaner(raw[name])
-        except _Invalid as invalid:
+        except InvalidValue as invalid:
             problems.append(Problem(name, invalid.reason))
 
     take("event_id", clean_id, required=True)
@@ -293,7 +324,7 @@ def validate_event(raw: Any, *, now: datetime) -> ValidEvent | list[Problem]:
 def _clean_event_type(value: Any) -> str:
     if not isinstance(value, str) or value not in EVENT_TYPES:
         shown = repr(value)[:40] if isinstance(value, str) else _describe(value)
-        raise _Invalid(f"must be one of {', '.join(sorted(EVENT_TYPES))}, got {shown}")
+        raise InvalidValue(f"must be one of {', '.join(sorted(EVENT_TYPES))}, got {shown}")
     return value
 
 
@@ -325,7 +356,7 @@ def validate_product(raw: Any) -> ValidProduct | list[Problem]:
     else:
         try:
             sku = clean_id(raw["sku"])
-        except _Invalid as invalid:
+        except InvalidValue as invalid:
             problems.append(Problem("sku", invalid.reason))
     fields: dict[str, Any] = {}
     for name, value in raw.items():
@@ -333,11 +364,13 @@ def validate_product(raw: Any) -> ValidProduct | list[Problem]:
             continue
         cleaner = _PRODUCT_FIELDS.get(name)
         if cleaner is None:
-            problems.append(Problem(str(name)[:100], f"is not a product field; known fields: {', '.join(PRODUCT_FIELDS)}"))
+            problems.append(
+                Problem(storable_name(name), f"is not a product field; known fields: {', '.join(PRODUCT_FIELDS)}")
+            )
             continue
         try:
             fields[name] = cleaner(value)
-        except _Invalid as invalid:
+        except InvalidValue as invalid:
             problems.append(Problem(name, invalid.reason))
     if problems:
         return problems

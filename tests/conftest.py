@@ -65,3 +65,26 @@ def api() -> Callable[[str | None], APIClient]:
 @pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def other_shop(db: Any) -> Any:
+    """A second tenant, for isolation tests."""
+    return ShopFactory()
+
+
+@pytest.fixture
+def other_secret_key(other_shop: Any) -> str:
+    return make_key(other_shop, "secret")
+
+
+@pytest.fixture
+def throttle_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """Pins the clock of the API throttles (fixed one-minute windows): call it with a time."""
+    from recsite.api import _WindowThrottle
+
+    def pin(now: float) -> None:
+        monkeypatch.setattr(_WindowThrottle, "clock", staticmethod(lambda: now))
+
+    pin(1_800_000_030.0)  # 30 s into a window
+    return pin

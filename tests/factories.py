@@ -1,5 +1,6 @@
 """factory_boy factories for the catalog, and helpers to mint keys."""
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -7,7 +8,7 @@ import factory
 
 from catalog.api_keys import api_key_create
 from catalog.audit import Actor
-from catalog.models import Category, Event, Product, Shop, Shopper
+from catalog.models import Category, Event, Product, Rejection, Shop, Shopper
 
 
 class ShopFactory(factory.django.DjangoModelFactory):
@@ -115,3 +116,35 @@ class SeasonalBoostFactory(factory.django.DjangoModelFactory):
     recurrence = "yearly"
     yearly_from = "11-20"
     yearly_until = "12-24"
+
+
+class RejectionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Rejection
+
+    shop = factory.SubFactory(ShopFactory)
+    kind = Rejection.Kind.EVENT
+    source = Rejection.Source.API
+    payload = '{"event_id": "e-1"}'
+    reasons = factory.LazyFunction(lambda: [{"field": "type", "reason": "is required"}])
+    record_id = "e-1"
+
+
+def event_payload(n: int = 1, **overrides: Any) -> dict[str, Any]:
+    """One event as the API takes it: valid, five minutes old, for shopper s-1 and SKU-A."""
+    body: dict[str, Any] = {
+        "event_id": f"e-{n}",
+        "type": "view",
+        "shopper": "s-1",
+        "sku": "SKU-A",
+        "ts": (datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
+    }
+    body.update(overrides)
+    return body
+
+
+def product_payload(sku: str = "SKU-A", **overrides: Any) -> dict[str, Any]:
+    """One product as the API takes it."""
+    body: dict[str, Any] = {"sku": sku, "title": f"Product {sku}", "price": "12.50", "category": "Home > Kitchen"}
+    body.update(overrides)
+    return body

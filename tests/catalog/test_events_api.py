@@ -31,7 +31,9 @@ def product(shop):
 def test_valid_events_are_accepted_and_stored(api, secret_key, shop, product):
     # Given two valid events
     # When they are posted
-    response = api(secret_key).post(URL, {"events": [event(1), event(2, type="purchase", price=9.5, quantity=2)]}, format="json")
+    response = api(secret_key).post(
+        URL, {"events": [event(1), event(2, type="purchase", price=9.5, quantity=2)]}, format="json"
+    )
     # Then both are stored for the shop
     assert response.status_code == 200
     assert response.json() == {"accepted": 2, "duplicates": 0, "rejected": [], "warnings": []}
@@ -56,7 +58,12 @@ def test_invalid_events_are_rejected_with_reasons_and_kept(api, secret_key, shop
     assert response.status_code == 200
     assert body["accepted"] == 1
     assert body["rejected"] == [
-        {"index": 1, "event_id": "e-2", "field": "type", "reason": "must be one of add_to_cart, click, impression, purchase, view, got 'wink'"},
+        {
+            "index": 1,
+            "event_id": "e-2",
+            "field": "type",
+            "reason": "must be one of add_to_cart, click, impression, purchase, view, got 'wink'",
+        },
         {"index": 2, "event_id": "e-3", "field": "quantity", "reason": "must be a whole number, got a string"},
     ]
     kept = Rejection.objects.filter(shop=shop, kind="event").order_by("record_id")
