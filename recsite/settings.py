@@ -6,7 +6,9 @@ Celery broker and a file-system cache under ``var/``. ``DATABASE_URL``,
 ``CELERY_BROKER_URL`` and ``REDIS_URL`` switch to real servers.
 """
 
+import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -45,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # the vendored API reference viewer of /docs/reference/
     "django_htmx",
     "template_partials",
     "csp",
@@ -102,6 +105,9 @@ DATABASE_URL = env_url(
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # The test database is a file (per test process), so real worker subprocesses in the
+    # tests can open the same database; an in-memory one is private to one process.
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"recsite-test-{os.getpid()}.sqlite3")}
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets the web server, the worker and beat read while one writes;
         # IMMEDIATE transactions take the write lock up front instead of failing mid-way.
@@ -169,13 +175,24 @@ CELERY_TASK_QUEUES = [Queue("default"), Queue("training"), Queue("embedding")]
 CELERY_TASK_ROUTES = {
     "catalog.tasks.products_embed": {"queue": "embedding"},
     "recommender.tasks.*train*": {"queue": "training"},
+    # Beat tasks of training are short: keep them off the training queue (exact names win over patterns).
+    "recommender.tasks.training_runs_reap": {"queue": "default"},
+    "recommender.tasks.training_schedule_due": {"queue": "default"},
 }
 # Defaults for short tasks; long tasks set their own limits.
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 150
 CELERY_TIMEZONE = "UTC"
+# Task modules outside <app>/tasks.py that workers must load.
+CELERY_IMPORTS = ["catalog.uploads"]
 # Each app adds its periodic tasks here by task name.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+TRAINING_REAP_INTERVAL_S = env_float("TRAINING_REAP_INTERVAL_S", 30.0)
+CELERY_BEAT_SCHEDULE["training-runs-reap"] = {
+    "task": "recommender.tasks.training_runs_reap",
+    "schedule": TRAINING_REAP_INTERVAL_S,
+}
+CELERY_BEAT_SCHEDULE["training-schedule-due"] = {"task": "recommender.tasks.training_schedule_due", "schedule": 300.0}
 # campaigns: seasonal suggestions once a day; experiment schedules every minute (serving
 # honours experiment times itself, this keeps stored statuses true).
 CELERY_BEAT_SCHEDULE["seasonal-suggestions-refresh"] = {
@@ -183,10 +200,23 @@ CELERY_BEAT_SCHEDULE["seasonal-suggestions-refresh"] = {
     "schedule": 86400.0,
 }
 CELERY_BEAT_SCHEDULE["experiments-advance"] = {"task": "campaigns.tasks.experiments_advance", "schedule": 60.0}
+# analytics: rollups of every shop, incremental and idempotent (analytics.rollups).
+CELERY_BEAT_SCHEDULE["analytics-rollups"] = {"task": "analytics.tasks.rollups_refresh_all", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 TRAINING_SOFT_TIME_LIMIT_S = env_int("TRAINING_SOFT_TIME_LIMIT_S", 1500, minimum=10)
 TRAINING_LEASE_S = env_int("TRAINING_LEASE_S", 30, minimum=5)
 TASK_MAX_ATTEMPTS = env_int("TASK_MAX_ATTEMPTS", 3, minimum=1)
+# A queued run not claimed for this long lost its message: the reaper sends another.
+TRAINING_REQUEUE_AFTER_S = env_int("TRAINING_REQUEUE_AFTER_S", 60, minimum=1)
+# A new version is activated without a human unless its primary offline metric is worse
+# than the active version's by more than this share (0.05 = 5 % relative).
+TRAINING_ACTIVATION_TOLERANCE = env_float("TRAINING_ACTIVATION_TOLERANCE", 0.05)
+# Offline evaluation: train on this share of event time, test on the rest, over at most
+# this many sampled test shoppers.
+TRAINING_TRAIN_FRACTION = env_float("TRAINING_TRAIN_FRACTION", 0.8)
+TRAINING_EVAL_MAX_CASES = env_int("TRAINING_EVAL_MAX_CASES", 1000, minimum=1)
+# Threads one training run may use (a training worker runs one run at a time).
+TRAINING_THREADS = env_int("TRAINING_THREADS", os.cpu_count() or 1, minimum=1)
 
 # --- Auth and console ---------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -200,12 +230,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "console:login"
-LOGIN_REDIRECT_URL = "console:dashboard"
+LOGIN_REDIRECT_URL = "console:home"  # the shop chooser; it goes straight on when there is one shop
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_float("AXES_COOLOFF_HOURS", 0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "console/auth/locked_out.html"
+OTP_TOTP_ISSUER = "recsite"
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -283,6 +315,9 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Promote winner asks analytics' sample-ratio-mismatch check (campaigns.apis.srm_ok).
+CAMPAIGNS_SRM_CHECK = "analytics.experiments.srm_check_passes"
+
 # --- Static files -----------------------------------------------------------------
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -298,8 +333,17 @@ WHITENOISE_AUTOREFRESH = DEBUG
 ARTIFACT_DIR = Path(env_str("RECSITE_ARTIFACT_DIR", str(VAR_DIR / "artifacts")))
 ARTIFACTS_KEEP_VERSIONS = env_int("RECSITE_ARTIFACTS_KEEP_VERSIONS", 5, minimum=1)
 UPLOAD_DIR = Path(env_str("RECSITE_UPLOAD_DIR", str(VAR_DIR / "uploads")))
+CONSOLE_UPLOAD_MAX_BYTES = env_int("CONSOLE_UPLOAD_MAX_BYTES", 200 * 1024 * 1024, minimum=1024)
 # How often a serving process checks for a new active model version or catalog change.
 SERVING_REFRESH_S = env_float("RECSITE_SERVING_REFRESH_S", 1.0)
+# Serving (recommender.serving): where approximate-neighbour indexes are cached (built
+# once per model version, memory-mapped by every process of the host), the number of
+# item vectors from which retrieval is approximate rather than exact, and whether the
+# state refresher and the served-list flusher run as background threads (tests that
+# drive them by hand switch them off).
+SERVING_INDEX_DIR = Path(env_str("RECSITE_SERVING_INDEX_DIR", str(VAR_DIR / "serving-indexes")))
+SERVING_ANN_MIN_ITEMS = env_int("RECSITE_SERVING_ANN_MIN_ITEMS", 20_000, minimum=1)
+SERVING_BACKGROUND_THREADS = env_bool("RECSITE_SERVING_BACKGROUND_THREADS", True)
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 EMBEDDING_THREADS = env_int("RECSITE_EMBEDDING_THREADS", 1, minimum=1)
 

@@ -3,8 +3,12 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from analytics.urls import api_urlpatterns as analytics_api
 from campaigns.urls import api_urlpatterns as campaigns_api
 from catalog.urls import api_urlpatterns as catalog_api
+from recommender.urls import api_urlpatterns as recommender_api
+from recsite import openapi  # noqa: F401  (registers the schema extensions)
+from recsite import views as console_views
 
 handler404 = "recsite.api.api_aware_404"
 handler500 = "recsite.api.api_aware_500"
@@ -23,11 +27,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
 api_v1 = [
     *catalog_api,
     *campaigns_api,
+    *recommender_api,
+    *analytics_api,
     path("schema", SchemaView.as_view(), name="schema"),
 ]
 
 urlpatterns = [
+    path("", console_views.root, name="root"),
+    path("console/", include("recsite.console_urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("docs/", include("recsite.docs", namespace="docs")),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]
