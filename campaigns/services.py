@@ -391,7 +391,7 @@ def promotion_delete(*, promotion: Promotion, actor: Actor) -> None:
 def _promotion_status(promotion: Promotion, actor: Actor, action: str, allowed: set[str], to: str) -> Promotion:
     promotion = _locked(promotion)
     if promotion.status not in allowed:
-        raise CampaignsConflict(f"a {promotion.status} promotion cannot be {action}ed", "invalid_status")
+        raise CampaignsConflict(f"a {promotion.status} promotion cannot be {to}", "invalid_status")
     before = promotion_record(promotion)
     promotion.status = to
     promotion.save(update_fields=["status", "updated_at"])
