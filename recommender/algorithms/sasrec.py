@@ -7,8 +7,17 @@ product with the (tied) item embeddings, so serving can use an ANN index over th
 
 Training is bounded: at most ``max_steps`` batches (and ``epochs`` passes) over at most
 ``max_training_windows`` windows of ``max_length`` steps, with a sampled softmax over
-``negatives`` shared random items when the catalog is larger than that. torch is
-imported on first use only.
+``negatives`` shared random items when the catalog is larger than that. It stops earlier
+when the loss on held-out windows (``validation_windows`` of them, when there are at
+least ten times as many windows) has not improved for ``patience`` checks, and keeps the
+weights of the best check. So the number of steps grows with the data (epochs x
+batches per epoch) up to ``max_steps``, and no further than the held-out loss improves.
+
+Cost: shop sessions are short (a few items) while windows are ``max_length`` long, so
+batches are drawn from windows of similar length and cut to their longest real window
+(left padding never changes a real step's output); the item embeddings get sparse
+gradients (only the rows of a batch's items and negatives) and a lazy Adam, so a step
+costs the same whatever the catalog size. torch is imported on first use only.
 """
 
 import math
@@ -44,6 +53,12 @@ class SasRecConfig(AlgorithmConfig):
     # Shared random negatives per batch; the full softmax is used when the catalog has
     # no more items than this.
     negatives: int = 256
+    # Early stopping: up to this many windows (at most a tenth of them, none when that is
+    # under 50) are held out; their loss is checked every ``validation_every`` steps and
+    # training stops after ``patience`` checks without improvement. 0 turns it off.
+    validation_windows: int = 2048
+    validation_every: int = 100
+    patience: int = 3
     # Event types of weight 0 (impressions by default) are not part of a sequence.
     event_weights: dict[str, float] = field(default_factory=default_event_weights)
     num_threads: int = 1
@@ -56,6 +71,8 @@ class SasRecConfig(AlgorithmConfig):
             raise ValueError("sequence_by must be session or user")
         if min(self.layers, self.max_length, self.epochs, self.max_steps, self.batch_size, self.negatives) < 1:
             raise ValueError("layers, max_length, epochs, max_steps, batch_size and negatives must be >= 1")
+        if self.validation_windows < 0 or self.validation_every < 1 or self.patience < 1:
+            raise ValueError("validation_windows >= 0, validation_every >= 1 and patience >= 1 are required")
 
 
 class SasRec(VectorAlgorithm[SasRecConfig]):
@@ -64,6 +81,8 @@ class SasRec(VectorAlgorithm[SasRecConfig]):
 
     kind = "sasrec"
     config_class = SasRecConfig
+    # Batches the last fit took (early stopping may end it before the budget); 0 if loaded.
+    training_steps: int = 0
 
     def _fit(self, interactions: Interactions, features: ItemFeatures) -> None:
         import torch
@@ -78,7 +97,7 @@ class SasRec(VectorAlgorithm[SasRecConfig]):
         try:
             torch.manual_seed(config.random_seed)
             self._network = _build_network(config, interactions.n_items)
-            _train(self._network, windows_in, windows_out, config, interactions.n_items)
+            self.training_steps = _train(self._network, windows_in, windows_out, config, interactions.n_items)
             with torch.no_grad():
                 # Items no sequence taught the model anything about: no opinion.
                 self._network.item_embedding.weight[torch.from_numpy(~seen)] = 0.0
@@ -177,7 +196,8 @@ def _build_network(config: SasRecConfig, n_items: int) -> Any:
 
         def __init__(self) -> None:
             super().__init__()
-            self.item_embedding = nn.Embedding(n_items + 1, config.dimensions, padding_idx=PADDING)
+            # Sparse gradients: a step touches only the rows of its items and negatives.
+            self.item_embedding = nn.Embedding(n_items + 1, config.dimensions, padding_idx=PADDING, sparse=True)
             self.position_embedding = nn.Embedding(config.max_length, config.dimensions)
             self.dropout = nn.Dropout(config.dropout)
             self.blocks = nn.ModuleList(
@@ -215,34 +235,121 @@ def _build_network(config: SasRecConfig, n_items: int) -> Any:
     return SasRecNetwork()
 
 
-def _train(network: Any, inputs: np.ndarray, targets: np.ndarray, config: SasRecConfig, n_items: int) -> None:
+def _train(network: Any, inputs: np.ndarray, targets: np.ndarray, config: SasRecConfig, n_items: int) -> int:
+    """Train in place; returns the number of steps taken."""
     import torch
 
     if len(inputs) == 0:
-        return
+        return 0
     rng = np.random.default_rng(config.random_seed)
-    optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
-    network.train()
+    held_out = _held_out_windows(len(inputs), config, rng)
+    if len(held_out):
+        keep = np.ones(len(inputs), dtype=bool)
+        keep[held_out] = False
+        check_inputs, check_targets = inputs[held_out], targets[held_out]
+        inputs, targets = inputs[keep], targets[keep]
+        check_rng_seed = config.random_seed + 1
+    embedding = [network.item_embedding.weight]
+    dense = [parameter for name, parameter in network.named_parameters() if name != "item_embedding.weight"]
+    optimisers = [
+        torch.optim.SparseAdam(embedding, lr=config.learning_rate),
+        torch.optim.Adam(dense, lr=config.learning_rate),
+    ]
+    lengths = (inputs != PADDING).sum(axis=1)
     batches_per_epoch = max(len(inputs) // config.batch_size, 1)
+    # Batches of short windows hold few steps: each batch's summed loss is divided by the
+    # mean number of steps per batch (not its own), so every step weighs the same, as in
+    # batches of mixed lengths.
+    steps_per_batch = float(lengths.sum()) / batches_per_epoch
+    total_steps = min(config.epochs * batches_per_epoch, config.max_steps)
+    best_loss, best_state, checks_without_gain = math.inf, None, 0
+    network.train()
     batches: list[np.ndarray] = []
-    for step in range(min(config.epochs * batches_per_epoch, config.max_steps)):
-        if step % batches_per_epoch == 0:
-            batches = np.array_split(rng.permutation(len(inputs)), batches_per_epoch)
-        batch = batches[step % batches_per_epoch]
-        loss = _next_item_loss(network, inputs[batch], targets[batch], config, n_items, rng)
-        optimiser.zero_grad()
+    step = 0
+    for step in range(1, total_steps + 1):
+        if not batches:
+            batches = _length_bucketed_batches(lengths, config.batch_size, batches_per_epoch, rng)
+        batch = batches.pop()
+        batch_inputs, batch_targets = _trimmed(inputs[batch], targets[batch], int(lengths[batch].max()))
+        steps = int(lengths[batch].sum())
+        loss = _next_item_loss(network, batch_inputs, batch_targets, config, n_items, rng) * (steps / steps_per_batch)
+        for optimiser in optimisers:
+            optimiser.zero_grad()
         loss.backward()
-        optimiser.step()
-        with torch.no_grad():
-            network.item_embedding.weight[PADDING] = 0.0
+        for optimiser in optimisers:
+            optimiser.step()
+        if len(held_out) and (step % config.validation_every == 0 or step == total_steps):
+            check = _held_out_loss(network, check_inputs, check_targets, config, n_items, check_rng_seed)
+            if check < best_loss - 1e-4:
+                best_loss, checks_without_gain = check, 0
+                best_state = {name: tensor.detach().clone() for name, tensor in network.state_dict().items()}
+            else:
+                checks_without_gain += 1
+                if checks_without_gain >= config.patience:
+                    break
+    if best_state is not None:
+        network.load_state_dict(best_state)
+    with torch.no_grad():
+        network.item_embedding.weight[PADDING] = 0.0
     network.eval()
+    return step
+
+
+def _held_out_windows(n_windows: int, config: SasRecConfig, rng: np.random.Generator) -> np.ndarray:
+    """Positions of the windows held out for early stopping (seeded; may be empty)."""
+    count = min(config.validation_windows, n_windows // 10)
+    if count < 50:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(rng.choice(n_windows, size=count, replace=False))
+
+
+def _length_bucketed_batches(
+    lengths: np.ndarray, batch_size: int, batches_per_epoch: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """One epoch of batches: a random order, sorted by length within groups of 50
+    batches so a batch holds windows of similar length, then the batches shuffled."""
+    order = rng.permutation(len(lengths))
+    group = batch_size * 50
+    for start in range(0, len(order), group):
+        part = order[start : start + group]
+        order[start : start + group] = part[np.argsort(lengths[part], kind="stable")]
+    batches = np.array_split(order, batches_per_epoch)
+    return [batches[index] for index in rng.permutation(len(batches))]
+
+
+def _trimmed(inputs: np.ndarray, targets: np.ndarray, longest: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows cut to their last ``longest`` steps (what is cut is padding only)."""
+    start = inputs.shape[1] - max(longest, 1)
+    return inputs[:, start:], targets[:, start:]
+
+
+def _held_out_loss(
+    network: Any, inputs: np.ndarray, targets: np.ndarray, config: SasRecConfig, n_items: int, seed: int
+) -> float:
+    """Mean next-item loss on held-out windows, with the same negatives at every check."""
+    import torch
+
+    network.eval()
+    rng = np.random.default_rng(seed)
+    lengths = (inputs != PADDING).sum(axis=1)
+    order = np.argsort(lengths, kind="stable")
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in np.array_split(order, max(len(order) // config.batch_size, 1)):
+            batch_inputs, batch_targets = _trimmed(inputs[batch], targets[batch], int(lengths[batch].max()))
+            steps = int((batch_targets != PADDING).sum())
+            total += float(_next_item_loss(network, batch_inputs, batch_targets, config, n_items, rng)) * steps
+            count += steps
+    network.train()
+    return total / max(count, 1)
 
 
 def _next_item_loss(
     network: Any, inputs: np.ndarray, targets: np.ndarray, config: SasRecConfig, n_items: int, rng: np.random.Generator
 ) -> Any:
     """Cross-entropy of the true next item at every real step: against all items when
-    the catalog is small, else against ``negatives`` shared uniformly sampled items."""
+    the catalog is small, else against ``negatives`` shared uniformly sampled items.
+    Item embeddings are looked up through the module, so their gradients stay sparse."""
     import torch
     from torch.nn import functional
 
@@ -250,12 +357,12 @@ def _next_item_loss(
     real = target != PADDING
     hidden = network(torch.from_numpy(inputs))[real]
     positive = target[real]
-    embedding = network.item_embedding.weight
     if n_items <= config.negatives:
-        return functional.cross_entropy(hidden @ embedding[1:].T, positive - 1)
+        every_item = network.item_embedding(torch.arange(1, n_items + 1))
+        return functional.cross_entropy(hidden @ every_item.T, positive - 1)
     negatives = torch.from_numpy(rng.integers(1, n_items + 1, size=config.negatives))
-    positive_logit = (hidden * embedding[positive]).sum(-1, keepdim=True)
-    negative_logits = hidden @ embedding[negatives].T
+    positive_logit = (hidden * network.item_embedding(positive)).sum(-1, keepdim=True)
+    negative_logits = hidden @ network.item_embedding(negatives).T
     # A sampled negative that is the positive itself is not a negative.
     negative_logits = negative_logits.masked_fill(negatives.unsqueeze(0) == positive.unsqueeze(1), -1e9)
     logits = torch.cat([positive_logit, negative_logits], dim=1)

