@@ -1,0 +1,52 @@
+"""Step 5 of the request path: which products a strategy lets through, vectorised.
+
+A product passes when it is active, in stock (if the strategy says so), inside the
+strategy's price range and categories (a category includes its descendants), not one
+of the request's context items and, if the strategy excludes purchases, not bought by
+the shopper. The rules engine's exclusions come after (campaigns.rules); fallbacks go
+through the same mask, so no step can bring back what a filter removed.
+"""
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from campaigns.strategy import Filters
+from catalog.snapshot import CatalogSnapshot
+from recommender.serving.signals import Signals
+
+
+def category_ids_for_paths(snapshot: CatalogSnapshot, paths: Iterable[str]) -> np.ndarray:
+    """Sorted int64 ids of the categories at ``paths`` and below them (unknown paths: none)."""
+    by_path = {path: category_id for category_id, path in snapshot.categories.path.items()}
+    found: set[int] = set()
+    for path in paths:
+        category_id = by_path.get(path)
+        if category_id is not None:
+            found |= snapshot.categories.descendants(category_id)
+    return np.array(sorted(found), dtype=np.int64)
+
+
+def passes(
+    snapshot: CatalogSnapshot,
+    items: np.ndarray,
+    filters: Filters,
+    signals: Signals,
+    categories: np.ndarray | None,
+) -> np.ndarray:
+    """Boolean per item of ``items`` (snapshot indices). ``categories``: the sorted ids of
+    ``category_ids_for_paths(filters.categories)``, or None when the strategy names none."""
+    ok = snapshot.active[items]
+    if filters.in_stock:
+        ok &= snapshot.in_stock[items]
+    if filters.price_min is not None:
+        ok &= snapshot.prices[items] >= filters.price_min
+    if filters.price_max is not None:
+        ok &= snapshot.prices[items] <= filters.price_max
+    if categories is not None:
+        ok &= np.isin(snapshot.category_ids[items], categories)
+    if len(signals.context):
+        ok &= ~np.isin(items, signals.context)
+    if filters.exclude_purchased and signals.has_history:
+        ok &= ~np.isin(items, signals.purchased)
+    return ok

@@ -1,0 +1,233 @@
+"""Top-k retrieval over item vectors: exact for small catalogs, approximate above a size.
+
+``vector_index(vectors, rows, key=..., queries=...)`` returns an index over the rows of
+``vectors`` (float32, one row per item the model has a vector for; ``rows`` are those
+items' indices in the model's item space). ``search(query, k)`` answers the ``k`` items
+with the highest inner product, best first, as (model item indices, scores).
+
+- Below ``settings.SERVING_ANN_MIN_ITEMS`` rows: :class:`ExactIndex`, one float32
+  matrix-vector product and a partial sort.
+- From that size on: :class:`HnswIndex`, an hnswlib graph in inner-product space.
+  Chosen by measurement on this machine (2 cores) with the bench shop's trained
+  vectors and folded-in shopper queries, 100k items: hnswlib reached recall@20 0.975
+  at ef 100 in 0.23 ms (built in 17 s); a faiss IVF index (built in 6 s) plateaued at
+  0.70 with 128 of 1264 lists probed, even over vectors lifted onto a sphere, because
+  ALS vectors of very different lengths defeat its clustering; usearch answers like
+  hnswlib but builds 2-3 times slower. Its ``ef`` is tuned at build time: the smallest
+  that reaches ``TUNE_RECALL`` recall@20 against exact search on the caller's sample
+  queries (realistic ones: the model's own folded-in vectors), and the measured recall
+  and latency are kept with the index (:class:`IndexReport`).
+
+Built indexes are cached on disk under ``settings.SERVING_INDEX_DIR`` by a key that
+names the vectors' version (model version id and artifact checksum), written once
+(temp directory, rename) under a file lock: a second process (another gunicorn worker,
+a restart) loads the graph in well under a second instead of building it again.
+
+Indexes are immutable once built; ``search`` is thread-safe (read-only, and hnswlib
+releases the GIL while it searches).
+"""
+
+import fcntl
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+TUNE_RECALL = 0.97  # above the 0.95 goal: real queries are not exactly the sample ones
+TUNE_QUERIES = 200
+RECALL_AT = 20
+EFS = (100, 150, 200, 300, 400, 600, 800)  # hnswlib searches with max(ef, k); serving asks k=100
+GRAPH_M = 16
+EF_CONSTRUCTION = 100
+FORMAT = "hnsw-m16-efc100"  # part of every cache path: indexes of other settings are never mixed up
+
+
+class VectorIndex(Protocol):
+    kind: str  # "exact" or "hnsw"
+    size: int
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(int64 model item indices, float32 inner products), best first, at most k."""
+        ...
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """How an ANN index was built and how well it answers (measured at build time)."""
+
+    rows: int
+    dimensions: int
+    ef: int
+    recall_at_20: float
+    exact_ms: float  # mean time of one exact top-100 search (ExactIndex), for comparison
+    ann_ms: float  # mean time of one ANN top-100 search at ``ef``
+    build_s: float
+
+
+class ExactIndex:
+    """Exact top-k by inner product over all rows."""
+
+    kind = "exact"
+
+    def __init__(self, vectors: np.ndarray, rows: np.ndarray) -> None:
+        self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._rows = np.asarray(rows, dtype=np.int64)
+        self.size = len(self._rows)
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.size == 0 or k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        scores = self._vectors @ np.asarray(query, dtype=np.float32)
+        top = np.argpartition(scores, self.size - k)[self.size - k :] if k < self.size else np.arange(self.size)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return self._rows[top], scores[top]
+
+
+class HnswIndex:
+    """An hnswlib graph (inner product) loaded from the disk cache; labels are model items."""
+
+    kind = "hnsw"
+
+    def __init__(self, index: object, report: IndexReport) -> None:
+        self._index = index
+        self.size = report.rows
+        self.report = report
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        k = min(k, self.size)
+        if k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        labels, distances = self._index.knn_query(np.asarray(query, dtype=np.float32), k=k, num_threads=1)  # type: ignore[attr-defined]
+        # hnswlib's inner-product "distance" is 1 - <q, x>.
+        return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
+
+
+def vector_index(
+    vectors: np.ndarray, rows: np.ndarray, *, key: str, queries: np.ndarray | None = None
+) -> VectorIndex:
+    """An index over ``vectors`` (row i is model item ``rows[i]``): exact below
+    SERVING_ANN_MIN_ITEMS rows, else the cached (or newly built) HNSW index named ``key``.
+
+    ``key`` must change whenever the vectors do (e.g. ``"<shop>/<kind>-<version id>-<sha>"``);
+    it is a relative path under SERVING_INDEX_DIR. ``queries``: sample queries to tune
+    on (default: item vectors and sums of a few). May take a minute for a large new
+    index: call it when a model version is loaded, never on the request path.
+    """
+    if len(rows) < settings.SERVING_ANN_MIN_ITEMS:
+        return ExactIndex(vectors, rows)
+    return hnsw_index(vectors, rows, key=key, queries=queries)
+
+
+def hnsw_index(vectors: np.ndarray, rows: np.ndarray, *, key: str, queries: np.ndarray | None = None) -> HnswIndex:
+    """The HNSW index named ``key``: loaded from the cache, or built, tuned and written
+    there first. Concurrent callers (threads or processes) build it once."""
+    import hnswlib
+
+    directory = Path(settings.SERVING_INDEX_DIR) / f"{key}-{FORMAT}"
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = directory.parent / f"{directory.name}.lock"
+    with open(lock_path, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (directory / "report.json").exists():
+                _build_into(directory, vectors, rows, queries)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    report = IndexReport(**json.loads((directory / "report.json").read_text()))
+    if report.rows != len(rows) or report.dimensions != vectors.shape[1]:
+        raise ValueError(f"cached index {key} does not match its vectors ({report.rows} rows, expected {len(rows)})")
+    index = hnswlib.Index(space="ip", dim=report.dimensions)
+    index.load_index(str(directory / "index.bin"), max_elements=report.rows)
+    index.set_ef(report.ef)
+    return HnswIndex(index, report)
+
+
+def _build_into(directory: Path, vectors: np.ndarray, rows: np.ndarray, queries: np.ndarray | None) -> None:
+    """Build, tune and write the index atomically (temp directory, then rename)."""
+    import hnswlib
+
+    started = time.perf_counter()
+    data = np.ascontiguousarray(vectors, dtype=np.float32)
+    n, dimensions = data.shape
+    index = hnswlib.Index(space="ip", dim=dimensions)
+    index.init_index(max_elements=n, ef_construction=EF_CONSTRUCTION, M=GRAPH_M, random_seed=0)
+    index.add_items(data, np.asarray(rows, dtype=np.int64), num_threads=max(1, min(os.cpu_count() or 1, 4)))
+    build_s = time.perf_counter() - started
+    if queries is None:
+        queries = sample_queries(data, np.random.default_rng(0))
+    report = _tune(index, data, np.asarray(rows, dtype=np.int64), queries, build_s=build_s)
+    temp = directory.parent / f".tmp-{directory.name}-{os.getpid()}"
+    temp.mkdir(parents=True, exist_ok=True)
+    index.save_index(str(temp / "index.bin"))
+    (temp / "report.json").write_text(json.dumps(asdict(report)))
+    os.replace(temp, directory)
+    logger.info("serving index %s: %s", directory, report)
+
+
+def sample_queries(data: np.ndarray, rng: np.random.Generator, count: int = TUNE_QUERIES) -> np.ndarray:
+    """Generic queries when the caller has none: half single item vectors, half sums
+    of five (a shopper folded in from a few items points between them)."""
+    n = len(data)
+    singles = data[rng.integers(0, n, count // 2)]
+    sums = data[rng.integers(0, n, (count - count // 2, 5))].sum(axis=1)
+    return np.ascontiguousarray(np.concatenate([singles, sums]), dtype=np.float32)
+
+
+def exact_top(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Exact top-k positions per query (queries x k), in chunks of rows to bound memory."""
+    best_scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
+    best_rows = np.zeros((len(queries), 0), dtype=np.int64)
+    for start in range(0, len(data), 200_000):
+        scores = queries @ data[start : start + 200_000].T
+        take = min(k, scores.shape[1])
+        part = np.argpartition(-scores, take - 1, axis=1)[:, :take]
+        best_scores = np.concatenate([best_scores, np.take_along_axis(scores, part, axis=1)], axis=1)
+        best_rows = np.concatenate([best_rows, part + start], axis=1)
+        keep = np.argsort(-best_scores, axis=1, kind="stable")[:, :k]
+        best_scores = np.take_along_axis(best_scores, keep, axis=1)
+        best_rows = np.take_along_axis(best_rows, keep, axis=1)
+    return best_rows
+
+
+def recall_at(found: list[np.ndarray] | np.ndarray, exact: np.ndarray, at: int = RECALL_AT) -> float:
+    """Mean share of each query's exact top ``at`` that the approximate top ``at`` found."""
+    hits = [len(set(f[:at].tolist()) & set(e[:at].tolist())) / min(at, len(e)) for f, e in zip(found, exact, strict=True)]
+    return float(np.mean(hits)) if hits else 1.0
+
+
+def _tune(index: object, data: np.ndarray, rows: np.ndarray, queries: np.ndarray, *, build_s: float) -> IndexReport:
+    """The smallest ef whose recall@20 on the sample queries reaches TUNE_RECALL."""
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    exact = rows[exact_top(data, queries, RECALL_AT)]
+    brute = ExactIndex(data, rows)
+    timed = queries[:20]
+    started = time.perf_counter()
+    for query in timed:
+        brute.search(query, 100)
+    exact_ms = 1000 * (time.perf_counter() - started) / len(timed)
+    chosen, recall, ann_ms = EFS[-1], 0.0, 0.0
+    for ef in EFS:
+        index.set_ef(ef)  # type: ignore[attr-defined]
+        started = time.perf_counter()
+        found = [index.knn_query(q, k=min(100, len(rows)), num_threads=1)[0][0] for q in queries]  # type: ignore[attr-defined]
+        ann_ms = 1000 * (time.perf_counter() - started) / len(queries)
+        chosen, recall = ef, recall_at(found, exact)
+        if recall >= TUNE_RECALL:
+            break
+    return IndexReport(
+        rows=len(data),
+        dimensions=data.shape[1],
+        ef=chosen,
+        recall_at_20=recall,
+        exact_ms=exact_ms,
+        ann_ms=ann_ms,
+        build_s=build_s,
+    )

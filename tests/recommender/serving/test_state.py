@@ -1,0 +1,87 @@
+"""The serving state: what a refresh picks up, what it keeps, and the list cache it owns."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from catalog.services import product_deactivate
+from recommender.models import ActiveModel
+from recommender.registry import model_rollback, model_version_activate
+from recommender.serving.state import registry
+from tests.factories import ShopFactory
+from tests.recommender.serving.fixtures import SYSTEM, placement, serve, skus, train
+from tests.recommender.shop_data import build_shop_history
+
+
+@pytest.fixture
+def shop(db):
+    shop = ShopFactory()
+    build_shop_history(shop)
+    train(shop, ["trending"])
+    placement(shop, "home", {"sources": {"trending": 1.0}, "size": 5})
+    placement(shop, "for-you", {"sources": {"trending": 1.0, "personal": 1.0}, "size": 5})
+    return shop
+
+
+def test_a_refresh_with_nothing_changed_keeps_the_same_state(shop):
+    state = registry.state(shop.pk)
+
+    assert registry.refresh(shop.pk) is False
+    assert registry.state(shop.pk) is state
+
+
+def test_non_personal_lists_are_cached_until_the_catalog_changes(shop):
+    first = serve(shop, "home")
+    cache = registry.state(shop.pk).cache
+    second = serve(shop, "home", shopper_id="someone")  # no source reads history: the same list
+
+    assert (cache.hits, cache.misses) == (1, 1)
+    assert second.result is first.result
+    assert second.request_id != first.request_id
+
+    product_deactivate(shop=shop, sku=skus(first)[0])
+    assert registry.refresh(shop.pk)
+
+    third = serve(shop, "home")
+    assert registry.state(shop.pk).cache is not cache
+    assert skus(third) == [*skus(first)[1:], skus(third)[-1]]
+
+
+def test_personal_lists_are_never_cached(shop):
+    serve(shop, "for-you", shopper_id="someone")
+    serve(shop, "for-you", shopper_id="someone")
+
+    cache = registry.state(shop.pk).cache
+    assert (cache.hits, cache.misses, len(cache)) == (0, 0, 0)
+
+
+def test_a_new_version_and_a_rollback_are_picked_up_by_a_refresh(shop):
+    (first,) = ActiveModel.objects.filter(shop=shop).values_list("version_id", flat=True)
+    before = serve(shop, "home")
+    cache = registry.state(shop.pk).cache
+    assert before.model_versions == {"trending": first}
+
+    (second,) = train(shop, ["trending"], {"half_life_days": 0.01})
+    model_version_activate(version=second, actor=SYSTEM)
+    assert registry.refresh(shop.pk)
+    assert serve(shop, "home").model_versions == {"trending": second.pk}
+    assert registry.state(shop.pk).cache is not cache  # a new state, a new (empty) cache
+
+    model_rollback(shop=shop, kind="trending", actor=SYSTEM)
+    assert registry.refresh(shop.pk)
+    assert serve(shop, "home").model_versions == {"trending": first}
+
+
+def test_rules_are_compiled_ahead_for_this_minute_and_the_next(shop):
+    from campaigns.services import promotion_create, promotion_publish
+
+    promotion = promotion_create(
+        shop=shop, actor=SYSTEM, fields={"name": "Boost", "target": {"skus": ["P0001"]}, "action": "boost", "factor": 2}
+    )
+    promotion_publish(promotion=promotion, actor=SYSTEM)
+    registry.refresh(shop.pk)
+
+    state = registry.state(shop.pk)
+    minute = int(datetime.now(UTC).timestamp() // 60)
+    assert {key for key in state.rules if key[0] == "home"} >= {("home", minute), ("home", minute + 1)}
+    assert [rule.source_id for rule in state.rules[("home", minute)].rules] == [promotion.pk]
