@@ -58,16 +58,21 @@ def fold_in(
     return np.linalg.solve(system, right_side).astype(np.float32)
 
 
-def fold_in_query(query: Query, item_factors: np.ndarray, gram: np.ndarray, config: AlsConfig) -> np.ndarray | None:
-    """The folded-in user vector of a query's events and context items (None if none)."""
-    items, values = query_item_weights(
+def query_items(query: Query, n_items: int, config: AlsConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct items of a query and their event values, as ALS folds them in."""
+    return query_item_weights(
         query,
-        n_items=len(item_factors),
+        n_items=n_items,
         event_weights=config.event_weights,
         half_life_days=config.history_half_life_days,
         context_weight=config.context_weight,
         max_events=config.history_events,
     )
+
+
+def fold_in_query(query: Query, item_factors: np.ndarray, gram: np.ndarray, config: AlsConfig) -> np.ndarray | None:
+    """The folded-in user vector of a query's events and context items (None if none)."""
+    items, values = query_items(query, len(item_factors), config)
     if len(items) == 0:
         return None
     return fold_in(item_factors, gram, config.regularization, items, config.alpha * values.astype(np.float64))

@@ -167,10 +167,15 @@ class VectorAlgorithm(Algorithm[ConfigT]):
 
     def similar_items(self, item: int, k: int) -> Ranking:
         """Nearest items by cosine similarity of item vectors."""
-        vectors = self._item_vectors
-        norms = np.linalg.norm(vectors, axis=1)
-        if norms[item] == 0:
-            return Ranking(items=np.zeros(0, dtype=np.int32), scores=np.zeros(0, dtype=np.float32))
-        similarity = (vectors @ vectors[item]) / (np.maximum(norms, 1e-12) * norms[item])
-        similarity[~self._has_vector] = -np.inf
-        return top_k(similarity, k, exclude=np.array([item]))
+        return cosine_neighbours(self._item_vectors, item, k, valid=self._has_vector)
+
+
+def cosine_neighbours(vectors: np.ndarray, item: int, k: int, *, valid: np.ndarray) -> Ranking:
+    """The ``k`` rows most cosine-similar to row ``item`` (itself excluded), among the
+    ``valid`` rows; empty when the item's own row is zero."""
+    norms = np.linalg.norm(vectors, axis=1)
+    if norms[item] == 0:
+        return Ranking(items=np.zeros(0, dtype=np.int32), scores=np.zeros(0, dtype=np.float32))
+    similarity = (vectors @ vectors[item]) / (np.maximum(norms, 1e-12) * norms[item])
+    similarity[~valid] = -np.inf
+    return top_k(similarity, k, exclude=np.array([item]))

@@ -232,6 +232,12 @@ def evaluate(
     )
 
 
+def ndcg_per_case(scorer: Scorer, cases: Sequence[EvaluationCase], k: int = 10) -> np.ndarray:
+    """NDCG@k of each case (float64, in case order), ranked as :func:`evaluate` ranks;
+    for paired comparisons of two scorers over the same shoppers (e.g. a bootstrap)."""
+    return np.array([ndcg_at_k(rank_excluding(scorer(case), case.seen), case.relevant, k) for case in cases])
+
+
 def rank_excluding(scores: np.ndarray, excluded: np.ndarray) -> np.ndarray:
     """All items but ``excluded`` in ranking order (score descending, index ascending)."""
     ranked = rank_all(np.asarray(scores, dtype=np.float64))

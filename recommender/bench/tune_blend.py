@@ -7,7 +7,9 @@ cut's training events, then searches the weights by coordinate ascent over a coa
 grid, for each normalisation, maximising the mean validation NDCG@10 over the cuts
 (about three times the shoppers of one cut, over three periods, so the weights are less
 an accident of one period). ``--write`` stores the result as the product default
-(recommender/algorithms/default_blend.json).
+(recommender/algorithms/default_blend.json). ``--sources`` limits the search to some
+sources (the others get weight 0), e.g. to leave out the session model, whose fit takes
+minutes per cut on a busy machine.
 """
 
 import argparse
@@ -103,8 +105,8 @@ def tune(folds: Sequence[Fold], names: Sequence[str]) -> tuple[BlendConfig, dict
         candidates_per_source=CANDIDATES_PER_SOURCE,
         notes=(
             "Tuned by `python -m recommender.bench.tune_blend` on MovieLens 100K validation cuts inside the "
-            f"training period of the quality benchmark: mean validation NDCG@10 {ndcg:.4f} over {len(folds)} cuts "
-            f"(cutoff: NDCG@10 {per_fold})."
+            f"training period of the quality benchmark, searching {', '.join(names)}: mean validation NDCG@10 "
+            f"{ndcg:.4f} over {len(folds)} cuts (cutoff: NDCG@10 {per_fold})."
         ),
     )
     return config, {normalisation: result[1] for normalisation, result in results.items()}
@@ -113,14 +115,21 @@ def tune(folds: Sequence[Fold], names: Sequence[str]) -> tuple[BlendConfig, dict
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--write", action="store_true", help=f"write the result to {DEFAULT_BLEND_FILE}")
+    parser.add_argument(
+        "--sources", default=",".join(SOURCES), help="comma-separated blend sources to search (default: all)"
+    )
     arguments = parser.parse_args(argv)
+    names = [name.strip() for name in arguments.sources.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(SOURCES))
+    if unknown or ANCHOR not in names:
+        parser.error(f"unknown sources {unknown}; known: {', '.join(SOURCES)} ({ANCHOR} is required)")
     data = load_movielens()
     folds = []
     for fraction, holdout in validation_holdouts(data.interactions).items():
         print(f"fitting the sources on the validation cut at {fraction:.0%} of the training period", file=sys.stderr)
-        sources, _ = fit_sources(SOURCES, holdout.train, data.features)
+        sources, _ = fit_sources(names, holdout.train, data.features)
         folds.append(fold_of(holdout, sources))
-    config, by_normalisation = tune(folds, list(SOURCES))
+    config, by_normalisation = tune(folds, names)
     for normalisation, ndcg in by_normalisation.items():
         print(f"mean validation NDCG@10 with {normalisation}: {ndcg:.4f}")
     text = json.dumps(config.to_dict(), indent=2) + "\n"

@@ -13,6 +13,16 @@ half-lives in the grid; the pair with the best likelihood wins. Creation times a
 movies' release dates here (MovieLens's stand-in for a product's creation date), so
 the newness weight can be learned.
 
+``--maps`` compares instead how text becomes a cold item's ALS vector and popularity
+(``ColdStartConfig.text_map``: ridge regression at several regularisations, the kNN
+mean over the nearest warm items at several sizes and sharpnesses), each with the
+product's exposure, on the three validation cuts of the training period
+(recommender.bench.protocol.VALIDATION_FRACTIONS) times ``MAP_SEEDS`` withheld-item
+seeds: the pooled HR@10 of a withheld item in the full ranking over random's, and
+NDCG@10 over all validation shoppers. The chosen map is the one with the best HR@10
+among those whose NDCG@10 is within ``MAP_NDCG_TOLERANCE`` of the best NDCG@10 (a
+better cold HR must not be bought with a worse list for everybody).
+
 It then prints, with the benchmark's item mapping (``created="catalog"``, no newness
 signal), the validation reading of the cold-start target for several exploration
 levels: NDCG@10 of the hybrid over all validation shoppers, and HR@10 of a withheld
@@ -23,12 +33,14 @@ set from this output by hand (they are the product's defaults, reviewed like cod
 import argparse
 import dataclasses
 import itertools
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
 
+from recommender.algorithms.als import Als
 from recommender.algorithms.cold_start import ColdStartConfig, ColdStartHybrid
 from recommender.algorithms.data import Interactions, ItemFeatures
 from recommender.algorithms.evaluation import (
@@ -42,7 +54,7 @@ from recommender.algorithms.evaluation import (
     without_items,
 )
 from recommender.bench.movielens import load_movielens
-from recommender.bench.protocol import Holdout, validation_holdout
+from recommender.bench.protocol import Holdout, validation_holdout, validation_holdouts
 
 SEEDS = (1, 2, 3, 4, 5)  # the quality benchmark withholds with seed 0, on the test split
 WITHHELD_FRACTION = 0.1
@@ -50,6 +62,17 @@ POPULARITY_HALF_LIVES: tuple[float | None, ...] = (7.0, 30.0, None)
 NEWNESS_HALF_LIVES = (90.0, 180.0, 365.0)
 EXPOSURES = (0.0, 0.5, 1.0, 1.5)
 L2 = 1e-3
+MAP_SEEDS = (1, 2, 3)
+MAP_NDCG_TOLERANCE = 0.02
+TEXT_MAPS: dict[str, dict[str, object]] = {
+    "ridge, lambda 1": {"text_map": "ridge", "ridge_regularization": 1.0},
+    "ridge, lambda 10": {"text_map": "ridge", "ridge_regularization": 10.0},
+    "ridge, lambda 100": {"text_map": "ridge", "ridge_regularization": 100.0},
+    "knn, 10 neighbours, power 3": {"text_map": "knn", "knn_neighbours": 10, "knn_power": 3.0},
+    "knn, 30 neighbours, power 3": {"text_map": "knn", "knn_neighbours": 30, "knn_power": 3.0},
+    "knn, 30 neighbours, power 1": {"text_map": "knn", "knn_neighbours": 30, "knn_power": 1.0},
+    "knn, 50 neighbours, power 1": {"text_map": "knn", "knn_neighbours": 50, "knn_power": 1.0},
+}
 TERMS = ("warm", "projection", "category_popularity", "text_popularity", "newness", "cold_bias")
 
 
@@ -174,11 +197,69 @@ def cold_start_reading(
         split, cases, withheld = withheld_split(holdout, seed)
         runs = Holdout(split=split, cases=cases, popularity=item_popularity(split.train), cold_items=withheld)
         random = random_hit_rate(cases, pool=np.arange(features.n_items), targets=withheld, k=10)
+        als = Als(config.als).fit(split.train, features)
         for exposure in exposures:
-            model = ColdStartHybrid(dataclasses.replace(config, new_item_exposure=exposure)).fit(split.train, features)
+            model = ColdStartHybrid.from_als(
+                als, split.train, features, dataclasses.replace(config, new_item_exposure=exposure)
+            )
             report = runs.evaluate(algorithm_scorer(model))
             readings[exposure].append((report.ndcg_at_10, report.cold_hit_rate_at_10 or 0.0, random))
     return {exposure: tuple(np.mean(values, axis=0)) for exposure, values in readings.items()}  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class MapReading:
+    """A text map's validation reading, pooled over cuts and seeds."""
+
+    ndcg: float
+    hit_rate: float
+    random: float
+    ratios: tuple[float, ...]  # per cut and seed: HR@10 over random's
+
+    @property
+    def ratio(self) -> float:
+        return self.hit_rate / self.random
+
+
+def compare_text_maps(
+    interactions: Interactions,
+    features: ItemFeatures,
+    config: ColdStartConfig,
+    maps: dict[str, dict[str, object]] = TEXT_MAPS,
+    seeds: Sequence[int] = MAP_SEEDS,
+) -> dict[str, MapReading]:
+    """Every text map with ``config``'s other settings, on each validation cut times each
+    seed (one ALS per cut and seed, shared by the maps)."""
+    collected: dict[str, list[tuple[float, float, float]]] = {name: [] for name in maps}
+    for fraction, cut in validation_holdouts(interactions).items():
+        for seed in seeds:
+            print(f"text maps: validation cut at {fraction:.0%}, seed {seed}", file=sys.stderr, flush=True)
+            split, cases, withheld = withheld_split(cut, seed)
+            runs = Holdout(split=split, cases=cases, popularity=item_popularity(split.train), cold_items=withheld)
+            random = random_hit_rate(cases, pool=np.arange(features.n_items), targets=withheld, k=10)
+            als = Als(config.als).fit(split.train, features)
+            for name, overrides in maps.items():
+                model = ColdStartHybrid.from_als(als, split.train, features, dataclasses.replace(config, **overrides))  # type: ignore[arg-type]
+                report = runs.evaluate(algorithm_scorer(model))
+                collected[name].append((report.ndcg_at_10, report.cold_hit_rate_at_10 or 0.0, random))
+    readings = {}
+    for name, values in collected.items():
+        array = np.array(values)
+        readings[name] = MapReading(
+            ndcg=float(array[:, 0].mean()),
+            hit_rate=float(array[:, 1].mean()),
+            random=float(array[:, 2].mean()),
+            ratios=tuple(float(ratio) for ratio in array[:, 1] / array[:, 2]),
+        )
+    return readings
+
+
+def choose_text_map(readings: dict[str, MapReading], tolerance: float = MAP_NDCG_TOLERANCE) -> str:
+    """The best cold HR@10 among the maps whose NDCG@10 is within ``tolerance`` (relative)
+    of the best NDCG@10."""
+    best_ndcg = max(reading.ndcg for reading in readings.values())
+    eligible = [name for name, reading in readings.items() if reading.ndcg >= (1 - tolerance) * best_ndcg]
+    return max(eligible, key=lambda name: readings[name].hit_rate)
 
 
 def catalog_features(features: ItemFeatures, interactions: Interactions) -> ItemFeatures:
@@ -188,7 +269,20 @@ def catalog_features(features: ItemFeatures, interactions: Interactions) -> Item
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.parse_args(argv)
+    parser.add_argument("--maps", action="store_true", help="compare the text maps instead of fitting the logit")
+    arguments = parser.parse_args(argv)
+    if arguments.maps:
+        data = load_movielens()
+        maps = compare_text_maps(data.interactions, data.features, ColdStartConfig())
+        print("text maps on the validation cuts x seeds " + ", ".join(map(str, MAP_SEEDS)) + ", product exposure:")
+        for name, reading in maps.items():
+            ratios = np.array(reading.ratios)
+            print(
+                f"  {name:<30} NDCG@10 {reading.ndcg:.4f}; withheld HR@10 {reading.hit_rate:.3f} vs random "
+                f"{reading.random:.3f} ({reading.ratio:.2f}x; per run {ratios.mean():.2f} +- {ratios.std():.2f})"
+            )
+        print(f"chosen: {choose_text_map(maps)}")
+        return
     data = load_movielens(created="release")
     holdout = validation_holdout(data.interactions)
     config, loss = fit_weights(holdout, data.features)

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from recommender.algorithms.als import Als, AlsConfig, fold_in_query
-from recommender.algorithms.cold_start import ColdStartConfig, ColdStartHybrid
+from recommender.algorithms.cold_start import ColdStartConfig, ColdStartHybrid, KnnTextMap
 from recommender.algorithms.data import PURCHASE, VIEW, History, Interactions, ItemFeatures, Query
 from recommender.algorithms.persistence import write_artifact
 from recommender.algorithms.registry import load_algorithm
 from tests.recommender.algorithms.conftest import COLD_TWIN_OF_3, DAY, GROUP_B, N_ITEMS, NO_TEXT, START
 
 TINY_ALS = AlsConfig(factors=4, regularization=0.1, alpha=2.0, iterations=10)
-TINY = ColdStartConfig(als=TINY_ALS, min_events_to_fit_map=1, ridge_regularization=0.01)
+TINY = ColdStartConfig(als=TINY_ALS, min_events_to_fit_map=1, ridge_regularization=0.01, text_map="ridge")
 COLD_TWIN_OF_7 = N_ITEMS  # an eleventh item: no events, its text is almost item 7's
 AFTER = START + 30 * DAY
 
@@ -222,3 +222,113 @@ def test_an_artifact_of_the_projection_only_hybrid_still_loads_and_scores_as_bef
     np.testing.assert_allclose(model.score(query)[:9], vectors[:9] @ user, rtol=1e-6)
     assert model.item_vectors().shape == (N_ITEMS, 4)
     assert model.project(np.zeros((1, 12))).shape == (1, 4)
+
+
+# -- the kNN text map -------------------------------------------------------------------
+
+
+def test_the_knn_map_is_the_similarity_weighted_mean_of_the_nearest_teachers() -> None:
+    # Given three teachers on the unit circle and their targets
+    teachers = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)
+    targets = np.array([[1.0, 10.0], [2.0, 20.0], [4.0, 40.0]], dtype=np.float32)
+    knn = KnnTextMap(embeddings=teachers, targets=targets, neighbours=2, power=1.0)
+    # When an embedding (not unit length: only its direction counts) is read off them
+    query = np.array([[3.0, 0.0], [0.0, 0.0], [-1.0, 0.0]], dtype=np.float32)
+    predicted = knn.predict(query)
+    # Then its two nearest teachers (cos 1 and 0.6) are averaged with weights 1 and 0.6;
+    # no text, or no teacher with a positive cosine, gives zeros
+    np.testing.assert_allclose(predicted[0], [(1.0 + 0.6 * 2.0) / 1.6, (10.0 + 0.6 * 20.0) / 1.6], rtol=1e-6)
+    assert predicted[1:].tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    # ... and a sharper power leans to the nearest teacher
+    sharp = KnnTextMap(embeddings=teachers, targets=targets, neighbours=2, power=3.0).predict(query[:1])
+    np.testing.assert_allclose(sharp[0, 0], (1.0 + 0.216 * 2.0) / 1.216, rtol=1e-6)
+
+
+def knn_hybrid(interactions: Interactions, features: ItemFeatures, **overrides: object) -> ColdStartHybrid:
+    return hybrid(interactions, features, **{"text_map": "knn", "knn_neighbours": 1, **overrides})
+
+
+def test_with_the_knn_map_a_cold_item_borrows_its_text_twins_vector_and_popularity(
+    tiny_interactions: Interactions, tiny_features: ItemFeatures
+) -> None:
+    model = knn_hybrid(tiny_interactions, tiny_features, popularity_half_life_days=None)
+    # The twin's nearest teacher is item 3: its projection is item 3's own ALS vector
+    np.testing.assert_allclose(model.fold_in_vectors()[COLD_TWIN_OF_3], model.fold_in_vectors()[3], rtol=1e-6)
+    # ... and item 3's relative popularity less the teachers' mean: items 2, 3, 6, 7 have 6
+    # purchases (value 48), items 0, 1, 4, 5 six views (value 6); the mean value is 27
+    expected = np.log1p(48 / 27) - (np.log1p(48 / 27) + np.log1p(6 / 27)) / 2
+    assert model.prior_features().text_popularity[COLD_TWIN_OF_3] == pytest.approx(expected, rel=1e-5)
+    query = query_of([0, 1, 2])
+    assert model.recommend(query, 2, exclude=np.array([0, 1, 2])).items.tolist() == [3, COLD_TWIN_OF_3]
+    assert np.isneginf(model.score(query)[NO_TEXT])
+
+
+def test_the_knn_map_caps_its_teachers_at_those_with_most_events(
+    tiny_interactions: Interactions, tiny_features: ItemFeatures
+) -> None:
+    # Item 3 gets two more events than any other: with one teacher allowed, it is the one
+    extra = Interactions.from_arrays(
+        user=np.array([0, 1]), item=np.array([3, 3]), ts=np.array([START + 40 * DAY] * 2), n_items=N_ITEMS
+    )
+    grown = dataclasses.replace(
+        tiny_interactions,
+        **{
+            name: np.r_[getattr(tiny_interactions, name), getattr(extra, name)]
+            for name in ("user", "item", "event_type", "weight", "ts", "session")
+        },
+    )
+    model = knn_hybrid(grown, tiny_features, knn_max_teachers=2, knn_neighbours=2)
+    assert tiny_features.text_embeddings is not None
+    assert len(model._knn.embeddings) == 2
+    # Items 0-7 had 6 events each, item 3 eight: it is kept, with item 0 (lowest index of the rest)
+    np.testing.assert_allclose(model._knn.embeddings[1], tiny_features.text_embeddings[3], rtol=1e-6)
+    np.testing.assert_allclose(model._knn.embeddings[0], tiny_features.text_embeddings[0], rtol=1e-6)
+
+
+def test_a_knn_hybrid_saves_loads_and_projects_new_products_as_it_scores(
+    tiny_interactions: Interactions, tiny_features: ItemFeatures, tmp_path: Path
+) -> None:
+    model = knn_hybrid(tiny_interactions, tiny_features)
+    model.save(tmp_path)
+    loaded = load_algorithm(tmp_path)
+    assert isinstance(loaded, ColdStartHybrid)
+    assert loaded.config.text_map == "knn"
+    query = query_of(list(GROUP_B[:2]))
+    np.testing.assert_array_equal(loaded.score(query), model.score(query))
+    assert tiny_features.text_embeddings is not None
+    row = loaded.project(
+        tiny_features.text_embeddings[[COLD_TWIN_OF_3]],
+        category=np.array([0]),
+        created_ts=tiny_features.created_ts[[COLD_TWIN_OF_3]],
+    )
+    np.testing.assert_allclose(row[0], model.item_vectors()[COLD_TWIN_OF_3], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"text_map": "mlp"}, {"knn_neighbours": 0}, {"knn_power": 0.0}, {"knn_max_teachers": 1}],
+)
+def test_a_bad_text_map_setting_is_refused(overrides: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=r"text_map|knn_"):
+        dataclasses.replace(ColdStartConfig(), **overrides)  # type: ignore[arg-type]
+
+
+def test_an_artifact_saved_before_the_knn_map_existed_loads_with_its_ridge_maps(
+    tiny_interactions: Interactions, tiny_features: ItemFeatures, tmp_path: Path
+) -> None:
+    # Given a ridge hybrid saved as the previous version saved it: no text_map in its config
+    model = hybrid(tiny_interactions, tiny_features)
+    config = model.config.to_dict()
+    del config["text_map"], config["knn_neighbours"], config["knn_power"], config["knn_max_teachers"]
+    write_artifact(tmp_path, kind="cold_start", config=config, arrays=model._arrays(), meta={"n_items": N_ITEMS})
+    # When it is loaded (the missing text_map reads as today's default, knn)
+    loaded = load_algorithm(tmp_path)
+    # Then it knows it holds ridge maps, and scores and projects as before
+    assert isinstance(loaded, ColdStartHybrid)
+    assert loaded.config.text_map == "ridge"
+    query = query_of([0, 1, 2])
+    np.testing.assert_array_equal(loaded.score(query), model.score(query))
+    assert tiny_features.text_embeddings is not None
+    np.testing.assert_array_equal(
+        loaded.project_factors(tiny_features.text_embeddings), model.project_factors(tiny_features.text_embeddings)
+    )

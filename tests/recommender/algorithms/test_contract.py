@@ -35,7 +35,16 @@ SPECS = [
     Spec("item_knn", "item_knn"),
     Spec("als", "als", TINY_ALS),
     Spec("text_similarity", "text_similarity"),
-    Spec("cold_start", "cold_start", {"als": TINY_ALS, "min_events_to_fit_map": 1, "ridge_regularization": 0.01}),
+    Spec(
+        "cold_start",
+        "cold_start",
+        {"als": TINY_ALS, "min_events_to_fit_map": 1, "ridge_regularization": 0.01, "text_map": "ridge"},
+    ),
+    Spec(
+        "cold_start, knn text map",
+        "cold_start",
+        {"als": TINY_ALS, "min_events_to_fit_map": 1, "text_map": "knn", "knn_neighbours": 2},
+    ),
     Spec(
         "sasrec",
         "sasrec",

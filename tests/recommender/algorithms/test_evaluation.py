@@ -16,6 +16,7 @@ from recommender.algorithms.evaluation import (
     hold_out_items,
     item_popularity,
     ndcg_at_k,
+    ndcg_per_case,
     novelty,
     random_hit_rate,
     recall_at_k,
@@ -117,6 +118,15 @@ def test_evaluate_ranks_everything_but_the_seen_items() -> None:
     assert report.novelty_at_10 == pytest.approx(1.0, rel=1e-12)
     assert report.cold_hit_rate_at_10 == 1.0
     assert (report.cases, report.cold_cases) == (2, 1)
+
+
+def test_ndcg_per_case_ranks_each_case_as_evaluate_does() -> None:
+    scores = np.array([0.0, 1.0, 2.0, 3.0, -np.inf, 5.0], dtype=np.float32)
+    cases = [make_case(0, seen=[5], relevant=[3]), make_case(1, seen=[], relevant=[4])]
+    per_case = ndcg_per_case(lambda case: scores, cases)
+    # As above: item 3 first for case 0, item 4 sixth for case 1; k=5 cuts case 1's hit.
+    np.testing.assert_allclose(per_case, [1.0, 1 / math.log2(7)], rtol=1e-12)
+    assert ndcg_per_case(lambda case: scores, cases, k=5).tolist() == [1.0, 0.0]
 
 
 def test_hit_rate_among_candidates_ranks_only_the_candidates() -> None:
