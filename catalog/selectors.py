@@ -47,8 +47,14 @@ def shopper_recent_events(shop: Shop, external_id: str) -> list[RecentEvent]:
     cached = cache.get(cache_key)
     if cached is not None:
         return [RecentEvent(*row) for row in cached]
+    # The shopper first, then their events by (shopper, -ts): a join on key_hash lets the
+    # planner walk the shop's whole event history by time instead.
+    shopper_id = Shopper.objects.filter(shop=shop, key_hash=key_hash).values_list("pk", flat=True).first()
+    if shopper_id is None:
+        cache.set(cache_key, [], SHOPPER_HISTORY_CACHE_S)
+        return []
     rows = list(
-        Event.objects.filter(shop=shop, shopper__key_hash=key_hash, product__isnull=False)
+        Event.objects.filter(shop=shop, shopper_id=shopper_id, product__isnull=False)
         .exclude(type=EventType.IMPRESSION)
         .order_by("-ts", "-id")
         .values_list("product_id", "type", "ts", "session")[:SHOPPER_HISTORY_LENGTH]
