@@ -6,12 +6,22 @@ placements); nothing below recsite imports it.
 
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from campaigns.services import placements_create_defaults
 from catalog.api_keys import api_key_create
 from catalog.audit import Actor, audit_record
 from catalog.models import ApiKey, Shop
+
+# A shop's console lives at /console/<slug>/, next to the console's own pages
+# (recsite/console_urls.py: login, logout, account); the site's top-level paths
+# (recsite/urls.py, STATIC_URL) are reserved too, so that a shop never shadows a page
+# of recsite nor is shadowed by one. tests/recsite/test_onboarding.py checks that every
+# fixed first path segment of both URL confs is in this set.
+RESERVED_SHOP_SLUGS = frozenset(
+    {"login", "logout", "account", "console", "api", "docs", "admin", "static", "media", "healthz"}
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,12 @@ def shop_create(
     allowed_origins: list[str] | None = None,
     actor: Actor,
 ) -> NewShop:
+    """Create the shop, its keys and default placements in one transaction. Raises
+    ValidationError (keyed by field) for bad values, a taken slug or a reserved one."""
+    if slug.strip().lower() in RESERVED_SHOP_SLUGS:
+        raise ValidationError(
+            {"slug": [f"{slug!r} is reserved for recsite's own pages (/console/{slug}/); choose another slug."]}
+        )
     shop = Shop(name=name, slug=slug, timezone=timezone, currency=currency)
     shop.full_clean()
     shop.save()

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +27,6 @@ from typing import Any, TypeVar
 import pytest
 from django.conf import settings
 from django.db import connection
-from django.urls import NoReverseMatch, reverse
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -50,20 +51,6 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
-def recommendations_route_exists() -> bool:
-    try:
-        reverse("api:recommendations")
-    except NoReverseMatch:
-        return False
-    return True
-
-
-# Tests that need GET /api/v1/recommendations run as soon as the route exists.
-needs_recommendations = pytest.mark.skipif(
-    not recommendations_route_exists(),
-    reason="GET /api/v1/recommendations is not there yet (reverse('api:recommendations') fails)",
-)
-
 T = TypeVar("T")
 
 
@@ -84,6 +71,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def _serving_state_per_test() -> Iterator[None]:
+    """The live server serves from this process's serving registry and buffers what it
+    served for the log: start each test without another test's shops, and stop the
+    background refresher and drop unwritten log records before the test's tables are
+    emptied (else they would be written between tests, into a database without their
+    shop, or after the test database is gone)."""
+    from recommender.serving.log import served_log
+    from recommender.serving.state import registry
+
+    registry.reset()
+    served_log.discard()
+    yield
+    registry.reset()
+    served_log.discard()
 
 
 # --- the browser ------------------------------------------------------------------------
@@ -146,7 +150,8 @@ class Tab:
 @pytest.fixture
 def tab(chromium: Any) -> Iterator[Tab]:
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
+    # Generous: the machines these run on may be busy (a wait ends as soon as it holds).
+    context.set_default_timeout(30_000)
     page = context.new_page()
     page.add_init_script(CSP_RECORDER)
     opened = Tab(page=page)
@@ -303,6 +308,11 @@ def storefront_server(
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the storefront did not start:\n{server.log()}") from None
                 time.sleep(0.1)
+        # Its first request imports the views and templates: not inside a test's timeouts.
+        try:
+            urllib.request.urlopen(server.url + "/", timeout=120).read()
+        except urllib.error.HTTPError as answer:
+            assert answer.code == 503, answer  # the setup page, until a test writes the keys file
         yield server
     finally:
         process.terminate()

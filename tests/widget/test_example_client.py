@@ -11,7 +11,6 @@ from django.conf import settings
 
 from catalog.models import Event, Product
 from tests.factories import ShopFactory, make_key
-from tests.widget.conftest import needs_recommendations
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -101,7 +100,6 @@ def test_the_example_refuses_a_publishable_key(example: ModuleType) -> None:
         example.RecsiteClient("http://127.0.0.1:8000", "pk_abc_def")
 
 
-@needs_recommendations
 def test_the_example_reads_recommendations_with_explanations(
     example: ModuleType, live_server: Any, embedded: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,8 +1,7 @@
 """The demo storefront in headless Chromium: its own process and origin (as ``make run``
-starts it), the widget from the API origin (the live server), a strict CSP.
-
-Tests marked ``needs_recommendations`` need GET /api/v1/recommendations and are skipped
-until the route ``api:recommendations`` exists; they run on their own once it does.
+starts it), the widget from the API origin (the live server), a strict CSP, and the
+lists the real GET /api/v1/recommendations serves: fallback lists of a shop without
+models, and lists from models trained on its behaviour.
 """
 
 import json
@@ -17,9 +16,12 @@ from campaigns.services import promotion_create, promotion_publish
 from catalog.audit import Actor
 from catalog.models import Event, Shop
 from catalog.services import events_ingest
+from recommender.models import TrainingRun
+from recommender.serving.pipeline import FALLBACK_REASONS, PUBLIC_REASONS
+from recommender.training import training_run_execute, training_run_request
 from recsite.onboarding import shop_create
 from tests.factories import CategoryFactory, ProductFactory
-from tests.widget.conftest import ARTIFACTS, StorefrontServer, Tab, needs_recommendations
+from tests.widget.conftest import ARTIFACTS, StorefrontServer, Tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -93,6 +95,12 @@ def shopper_events(shop: Shop) -> list[Event]:
     return list(Event.objects.filter(shop=shop).exclude(event_id__startswith="seed-").order_by("id"))
 
 
+def page_events(shop: Shop) -> list[Event]:
+    """What the storefront's own pages sent (views, carts, orders), without the widget's
+    impressions of the lists on them (those come when a list was on screen for a second)."""
+    return [event for event in shopper_events(shop) if event.type != "impression"]
+
+
 def csp_directives(header: str) -> dict[str, set[str]]:
     directives = {}
     for part in header.split(";"):
@@ -157,15 +165,15 @@ def test_the_storefront_pages_work_with_the_widget_under_the_strict_csp(tab: Tab
     page.get_by_role("link", name="Babe (1995)").click()
     page.wait_for_function("window.recsite")
     babe = next(sku for sku, title in demo_shop.titles.items() if title == "Babe (1995)")
-    views = tab.eventually(lambda: shopper_events(shop))
+    views = tab.eventually(lambda: page_events(shop))
     assert [(e.type, e.sku) for e in views] == [("view", babe)]
 
     # Add to cart: an add_to_cart event with the price, and the cart badge counts it
     page.get_by_role("button", name="Add to cart").click()
     assert page.locator("[data-cart-count]").text_content() == "1"
     page.evaluate("recsite.flush()")
-    tab.eventually(lambda: len(shopper_events(shop)) >= 2)
-    added = shopper_events(shop)[1]
+    tab.eventually(lambda: len(page_events(shop)) >= 2)
+    added = page_events(shop)[1]
     assert (added.type, added.sku, added.quantity, added.price) == ("add_to_cart", babe, 1, Decimal("8.99"))
     assert tab.csp_violations() == []
     tab.screenshot("storefront-product")
@@ -176,8 +184,8 @@ def test_the_storefront_pages_work_with_the_widget_under_the_strict_csp(tab: Tab
     assert page.locator("[data-cart-rows] tr td:first-child").all_text_contents() == ["Babe (1995)"]
     tab.screenshot("storefront-cart")
     page.get_by_role("button", name="Place order").click()
-    tab.eventually(lambda: len(shopper_events(shop)) >= 3)
-    bought = shopper_events(shop)[2]
+    tab.eventually(lambda: len(page_events(shop)) >= 3)
+    bought = page_events(shop)[2]
     assert (bought.type, bought.sku, bought.quantity, bought.price) == ("purchase", babe, 1, Decimal("8.99"))
     assert bought.event_id.startswith("order-")
     assert "Thank you" in page.locator("[data-order-notice]").text_content()
@@ -189,10 +197,11 @@ def test_the_storefront_pages_work_with_the_widget_under_the_strict_csp(tab: Tab
     sent_log = page.locator("[data-log-list]").text_content()
     assert f"view {babe}" in sent_log and f"add_to_cart {babe}" in sent_log and f"purchase {babe}" in sent_log
     stored_types = page.locator("[data-stored-events] tbody tr td:nth-child(2)").all_text_contents()
-    assert stored_types[:3] == ["purchase", "add_to_cart", "view"]  # newest first, then the seeded ones
+    shown = [kind for kind in stored_types if kind != "impression"]
+    assert shown[:3] == ["purchase", "add_to_cart", "view"]  # newest first, then the seeded ones
     tab.screenshot("storefront-events")
 
-    assert len(shopper_events(shop)) == 3
+    assert len(page_events(shop)) == 3
     assert tab.csp_console() == []
     assert tab.errors == []
 
@@ -217,10 +226,9 @@ def test_a_product_titled_with_markup_shows_as_text_on_every_storefront_page(tab
     assert tab.csp_console() == []
 
 
-# --- with the recommendations endpoint ---------------------------------------------------------
+# --- lists from the recommendations endpoint ---------------------------------------------------
 
 
-@needs_recommendations
 def test_lists_render_real_items_and_the_time_to_the_first_list_is_recorded(tab: Tab, demo_shop: DemoShop) -> None:
     tab.page.add_init_script(
         "window.__rendered = []; addEventListener('recsite:rendered', (e) => window.__rendered.push("
@@ -251,7 +259,57 @@ def test_lists_render_real_items_and_the_time_to_the_first_list_is_recorded(tab:
     print("time from navigation start to the rendered list:", timings)
 
 
-@needs_recommendations
+RENDERED_RECORDER = (
+    "window.__rendered = []; addEventListener('recsite:rendered', (e) => window.__rendered.push("
+    "{placement: e.detail.placement, request_id: e.detail.request_id, response: e.detail.response}));"
+)
+
+
+def rendered_reasons(tab: Tab, placement: str) -> list[list[str]]:
+    """The public reasons of each item of the last list drawn for ``placement``."""
+    lists = [r for r in tab.page.evaluate("window.__rendered") if r["placement"] == placement]
+    return [item["reasons"] for item in lists[-1]["response"]["items"]]
+
+
+def test_lists_come_from_fallbacks_before_training_and_from_the_trained_models_after(
+    tab: Tab, demo_shop: DemoShop
+) -> None:
+    product_page = f"{demo_shop.storefront.url}/product/{demo_shop.skus[0]}"
+    selector = ".recs[data-recsite-placement='product']"
+    tab.page.add_init_script(RENDERED_RECORDER)
+
+    # Given a shop without models: the list is filled from the fallbacks, never empty
+    open_page(tab, product_page)
+    assert list_state(tab, selector) == "ready"
+    before = rendered_reasons(tab, "product")
+    assert len(before) == len(demo_shop.skus) - 1  # every other product; the page's own is left out
+    assert {reason for reasons in before for reason in reasons} <= set(FALLBACK_REASONS.values())
+
+    # When the quick kinds train on its behaviour (the training service, as a worker runs it)
+    for kind in ("trending", "also_viewed", "bought_together", "item_knn", "als"):
+        (requested,) = training_run_request(
+            shop=demo_shop.shop, kinds=[kind], actor=Actor.system("tests"), enqueue=False
+        )
+        run = training_run_execute(run_id=requested.run.pk)
+        assert run is not None and run.status == TrainingRun.Status.SUCCEEDED, (kind, run and run.error)
+
+    # Then the product page's list leads with what the models propose (the live server
+    # loads the new versions without a restart), under the same strict CSP
+    def trained_list() -> list[list[str]]:
+        open_page(tab, product_page)
+        assert list_state(tab, selector) == "ready"
+        reasons = rendered_reasons(tab, "product")
+        return reasons if set(reasons[0]) <= set(PUBLIC_REASONS.values()) else []
+
+    after = tab.eventually(trained_list, timeout=15)
+    assert after, rendered_reasons(tab, "product")
+    assert len(after) == len(demo_shop.skus) - 1
+    model_reasons = {PUBLIC_REASONS[name] for name in ("similar", "also_viewed", "bought_together", "personal")}
+    assert set(after[0]) & model_reasons, after[0]
+    assert tab.csp_violations() == []
+    tab.screenshot("storefront-product-trained")
+
+
 def test_a_click_on_a_recommendation_stores_the_lists_request_id(tab: Tab, demo_shop: DemoShop) -> None:
     storefront, shop = demo_shop.storefront, demo_shop.shop
     open_page(tab, f"{storefront.url}/product/{demo_shop.skus[0]}")
@@ -270,7 +328,6 @@ def test_a_click_on_a_recommendation_stores_the_lists_request_id(tab: Tab, demo_
     assert [(e.sku, e.request_id) for e in clicks] == [(clicked_sku, request_id)]
 
 
-@needs_recommendations
 def test_impressions_arrive_once_per_item_of_a_list(tab: Tab, demo_shop: DemoShop) -> None:
     storefront, shop = demo_shop.storefront, demo_shop.shop
     tab.page.set_viewport_size({"width": 1280, "height": 2400})  # the whole list on screen
@@ -296,7 +353,6 @@ def test_impressions_arrive_once_per_item_of_a_list(tab: Tab, demo_shop: DemoSho
     assert sorted((e.sku, e.request_id) for e in impressions()) == sorted((sku, request_id) for sku in shown)
 
 
-@needs_recommendations
 def test_a_product_titled_with_markup_is_text_in_a_recommended_list(tab: Tab, demo_shop: DemoShop) -> None:
     open_page(tab, demo_shop.storefront.url + "/")
     selector = ".recs[data-recsite-placement='home']"  # a carousel of 12: the whole small catalog
@@ -314,7 +370,6 @@ def test_a_product_titled_with_markup_is_text_in_a_recommended_list(tab: Tab, de
     assert tab.csp_violations() == []
 
 
-@needs_recommendations
 def test_a_page_on_an_origin_the_key_does_not_allow_gets_no_recommendations(tab: Tab, demo_shop: DemoShop) -> None:
     storefront = demo_shop.storefront
     selector = ".recs[data-recsite-placement='home']"
@@ -333,7 +388,6 @@ def test_a_page_on_an_origin_the_key_does_not_allow_gets_no_recommendations(tab:
     assert [e for e in shopper_events(demo_shop.shop) if e.sku == demo_shop.skus[1]] == []
 
 
-@needs_recommendations
 def test_a_published_pin_promotion_leads_the_list(tab: Tab, demo_shop: DemoShop) -> None:
     selector = ".recs[data-recsite-placement='home']"
     pinned = demo_shop.skus[-2]

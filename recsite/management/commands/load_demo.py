@@ -4,6 +4,13 @@ Idempotent: when the shop exists it says so and changes nothing, unless --reset
 (which deletes that shop with everything in it, then builds it again). The data goes
 in through the bulk import path (catalog.importing), the keys are printed and written
 to <VAR_DIR>/demo-keys.json for the demo storefront (recsite.storefront.config).
+
+With --train (``make run`` passes it) the quick model kinds are then trained here,
+through the same training service as a worker (about half a minute for MovieLens on
+two cores), so the storefront shows personalised and similar-item lists from its first
+page. The slower kinds (the session model; the text kinds, which wait for the product
+embeddings the import queued) are left to the workers: ``run_demo`` requests every kind
+not trained yet as soon as it can train.
 """
 
 import json
@@ -23,12 +30,17 @@ from catalog import demo
 from catalog.audit import Actor
 from catalog.importing import ImportResult, import_events, import_products
 from catalog.models import Membership, Shop
+from recommender import training
+from recommender.models import TrainingRun
 from recsite.onboarding import shop_create
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-merchandiser"  # a demo login, printed on purpose
 DEMO_ORIGINS = ["http://localhost:8001", "http://127.0.0.1:8001"]
 DEFAULT_API_ORIGIN = "http://127.0.0.1:8000"
+# Kinds trained by load_demo --train: seconds each on MovieLens 100K. The rest (sasrec,
+# text_similarity, cold_start) train in the workers (see run_demo.DemoModels).
+QUICK_KINDS = ("trending", "also_viewed", "bought_together", "item_knn", "als")
 
 
 def _delete_shop(shop: Shop) -> None:
@@ -64,6 +76,12 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=90, help="synthetic: days of history")
         parser.add_argument("--seed", type=int, default=7, help="synthetic: random seed")
         parser.add_argument("--api-origin", default=DEFAULT_API_ORIGIN, help="where the storefront finds the API")
+        parser.add_argument(
+            "--train",
+            action="store_true",
+            help=f"also train the quick models ({', '.join(QUICK_KINDS)}) here, as make run does (about half a "
+            "minute for MovieLens); without it every kind is left to the workers",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         slug = options["slug"]
@@ -93,6 +111,8 @@ class Command(BaseCommand):
             events = import_events(shop=shop, path=events_file)
             self._report("events", events)
         self._demo_login(shop)
+        if options["train"]:
+            self._train_quick_kinds(shop)
         keys_path = self._write_keys(shop, created.publishable_key, created.secret_key, options["api_origin"])
         self.stdout.write(self.style.SUCCESS(f"Demo shop {slug!r} is ready."))
         self.stdout.write(f"  console:          {options['api_origin']}/console/{slug}/")
@@ -128,6 +148,28 @@ class Command(BaseCommand):
         )
         for line, problem in result.problems_sample:
             self.stderr.write(f"    line {line}: {problem}")
+
+    def _train_quick_kinds(self, shop: Shop) -> None:
+        """Train QUICK_KINDS now, one after the other, each activated as the first version
+        of its kind. A kind that fails is reported and left to the workers' schedule; the
+        shop still serves (the other kinds and the fallbacks)."""
+        self.stdout.write(f"  training {', '.join(QUICK_KINDS)} (the other kinds train in the worker) ...")
+        requested = training.training_run_request(
+            shop=shop, kinds=list(QUICK_KINDS), actor=Actor.system("load_demo"), enqueue=False
+        )
+        for item in requested:
+            run = training.training_run_execute(run_id=item.run.pk)
+            if run is None:  # a worker holds it already (e.g. its message was re-sent): it trains there
+                self.stdout.write(f"    {item.run.kind}: training in a worker")
+                continue
+            version = getattr(run, "version", None)
+            if run.status == TrainingRun.Status.SUCCEEDED and version is not None:
+                seconds = version.durations.get("total", 0.0)
+                ndcg = version.metrics.get("ndcg_at_10")
+                quality = f", ndcg@10 {ndcg:.4f}" if isinstance(ndcg, float) else ""
+                self.stdout.write(f"    {run.kind}: v{version.number} in {seconds:.1f} s{quality}")
+            else:
+                self.stderr.write(f"    {run.kind}: {run.status}: {run.error}")
 
     def _demo_login(self, shop: Shop) -> None:
         """The demo merchandiser: an admin of the demo shop (created or reset)."""
