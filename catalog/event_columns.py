@@ -15,6 +15,7 @@ Clean events travel as a pyarrow table of ``CLEAN_SCHEMA`` (one row per event).
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,7 @@ CLEAN_SCHEMA = pa.schema(
         ("session", pa.string()),
         ("request_id", pa.string()),
         ("quantity", pa.int32()),
-        ("price", pa.string()),  # a decimal as text, or null
+        ("price_cents", pa.int64()),  # the price in cents (prices have two decimals), or null
         ("line", pa.int64()),  # line in the imported file
     ]
 )
@@ -131,7 +132,7 @@ def fast_valid(cells: pa.Table, lines: np.ndarray, now: datetime) -> tuple[np.nd
             "session": column["session"] if column["session"] is not None else empty,
             "request_id": column["request_id"] if column["request_id"] is not None else empty,
             "quantity": pa.array(quantity, pa.int32()),
-            "price": price,
+            "price_cents": price,
             "line": pa.array(lines, pa.int64()),
         },
         schema=CLEAN_SCHEMA,
@@ -139,9 +140,12 @@ def fast_valid(cells: pa.Table, lines: np.ndarray, now: datetime) -> tuple[np.nd
     return ok, clean
 
 
-def _bools(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+def bool_mask(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A boolean array as numpy, null counting as false."""
     return np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+_bools = bool_mask
 
 
 def _printable_id(values: pa.ChunkedArray, limit: int) -> np.ndarray:
@@ -221,15 +225,16 @@ def _quantities(values: pa.ChunkedArray | None, n: int) -> tuple[np.ndarray, np.
 
 
 def _prices(values: pa.ChunkedArray | None, n: int) -> tuple[pa.Array, np.ndarray]:
+    """Prices in cents (null for an empty cell), and which cells are valid prices."""
     if values is None:
-        return pa.nulls(n, pa.string()), np.ones(n, dtype=bool)
+        return pa.nulls(n, pa.int64()), np.ones(n, dtype=bool)
     combined = values.combine_chunks()
     empty = _bools(pc.equal(combined, ""))
     parts = pc.extract_regex(combined, _PRICE)
     shaped = np.asarray(parts.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     cents = _digits(parts.field("units")) * 100 + _digits(parts.field("cents"), width=2)
     ok = empty | (shaped & (cents <= _MAX_CENTS))
-    price = pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), combined)
+    price = pa.array(np.where(ok, cents, 0), pa.int64(), mask=empty | ~ok)
     return price, ok
 
 
@@ -248,7 +253,7 @@ def valid_events_table(events: Sequence[ValidEvent], lines: Sequence[int]) -> pa
             "session": [e.session for e in events],
             "request_id": [e.request_id for e in events],
             "quantity": [e.quantity for e in events],
-            "price": [None if e.price is None else str(e.price) for e in events],
+            "price_cents": [None if e.price is None else int(e.price * 100) for e in events],
             "line": list(lines),
         },
         schema=CLEAN_SCHEMA,
@@ -257,3 +262,64 @@ def valid_events_table(events: Sequence[ValidEvent], lines: Sequence[int]) -> pa
 
 def ts_from_us(ts_us: int) -> datetime:
     return _EPOCH + ts_us * _US
+
+
+def price_from_cents(cents: int | None) -> Decimal | None:
+    return None if cents is None else Decimal(cents).scaleb(-2)
+
+
+# --- JSON lines to cells -----------------------------------------------------------------
+
+_JSON_SPACE = r"[ \t\r]*"
+_JSON_STRING = r'"[ !#-\[\]-~]*"'  # printable ASCII, no quote, no backslash: nothing escaped
+_JSON_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"  # no exponent
+_JSON_MEMBER = f'"(?:{"|".join(EVENT_COLUMNS)})"{_JSON_SPACE}:{_JSON_SPACE}(?:{_JSON_STRING}|{_JSON_NUMBER}|null)'
+_SIMPLE_JSON_EVENT = (
+    f"^{_JSON_SPACE}\\{{{_JSON_SPACE}(?:{_JSON_MEMBER}(?:{_JSON_SPACE},{_JSON_SPACE}{_JSON_MEMBER})*)?"
+    f"{_JSON_SPACE}\\}}{_JSON_SPACE}$"
+)
+_ANY_KEY = f'"(?:{"|".join(EVENT_COLUMNS)})"{_JSON_SPACE}:'
+_STRING_FIELDS = ("event_id", "type", "shopper", "sku", "session", "request_id")
+_NUMBER_FIELDS = ("quantity", "price")  # taken only as JSON numbers (a string quantity is refused)
+
+
+def jsonl_event_cells(lines: pa.Array) -> tuple[np.ndarray, pa.Table]:
+    """The JSON lines (a binary array, one JSON text each) that have a simple, common
+    shape: their positions in ``lines``, and their values as the CSV cells that
+    fast_valid checks (one row a line).
+
+    The shape: one flat object whose keys are event fields, each at most once; string
+    values of printable ASCII with no escapes; numbers without exponents; ``null``.
+    Where a JSON type would be read differently from the same text in a CSV cell
+    (``"ts": "1764322200"`` is a string, not Unix seconds; ``"quantity": "2"`` is
+    refused), the line is left out of the shape. Every other line goes to parse_json
+    and validate_event, which decide."""
+    index = np.flatnonzero(_bools(pc.match_substring_regex(lines, _SIMPLE_JSON_EVENT)))
+    empty = pa.array([""] * len(index), pa.string())
+    shaped = lines.take(pa.array(index)).cast(pa.string())
+    keep = np.ones(len(index), dtype=bool)
+    # Each key at most once: as many keys in all as distinct keys found.
+    keys = np.asarray(pc.count_substring_regex(shaped, _ANY_KEY).to_numpy(zero_copy_only=False), dtype=np.int64)
+    distinct = np.zeros(len(index), dtype=np.int64)
+    columns: dict[str, pa.Array] = {}
+    for name in EVENT_COLUMNS:
+        key = f'"{name}"{_JSON_SPACE}:'
+        found = pc.extract_regex(shaped, f"{key}{_JSON_SPACE}(?P<v>{_JSON_STRING}|{_JSON_NUMBER}|null)")
+        token = found.field("v")  # "" where the key is absent (the struct is null there)
+        # An absent key is a field not sent, as is null.
+        absent = ~np.asarray(found.is_valid().to_numpy(zero_copy_only=False), dtype=bool) | _bools(
+            pc.equal(token, "null")
+        )
+        distinct += np.asarray(found.is_valid().to_numpy(zero_copy_only=False), dtype=np.int64)
+        quoted = _bools(pc.starts_with(token, '"'))
+        text = pc.if_else(pa.array(quoted), pc.utf8_slice_codeunits(token, 1, -1), token)
+        if name in _STRING_FIELDS:
+            keep &= quoted | absent
+        elif name in _NUMBER_FIELDS:
+            keep &= ~quoted
+        else:  # ts: an ISO string or Unix seconds as a number, not a string of digits
+            keep &= ~(quoted & _bools(pc.match_substring_regex(text, r"^[0-9.+-]*$")))
+        columns[name] = pc.if_else(pa.array(absent), empty, text)
+    keep &= keys == distinct
+    table = pa.table({name: columns[name] for name in EVENT_COLUMNS})
+    return index[keep], table.filter(pa.array(keep))

@@ -218,6 +218,36 @@ def jsonl_blocks(stream: BinaryIO, max_lines: int) -> Iterator[JsonLinesBlock]:
         yield JsonLinesBlock(lines=lines, end_offset=offset)
 
 
+def line_blocks(stream: BinaryIO, block_bytes: int) -> Iterator[ByteBlock]:
+    """Whole lines (a JSON lines file), in blocks of about ``block_bytes`` that end
+    after a ``\\n`` (or at the end of the file). A byte order mark at the start of
+    the file is left out; line numbers and offsets still count it."""
+    line = 1
+    offset = 0
+    pending = b""
+    first = True
+    while True:
+        chunk = stream.read(block_bytes)
+        if first:
+            first = False
+            if chunk.startswith(_BOM):
+                chunk = chunk[len(_BOM) :]
+                offset = len(_BOM)
+        data = pending + chunk
+        if not chunk:
+            if data:
+                yield ByteBlock(first_line=line, data=data, end_offset=offset + len(data))
+            return
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            pending = data
+            continue
+        block, pending = data[:cut], data[cut:]
+        yield ByteBlock(first_line=line, data=block, end_offset=offset + len(block))
+        line += block.count(b"\n")
+        offset += len(block)
+
+
 def file_size(path: Path) -> int:
     return path.stat().st_size
 

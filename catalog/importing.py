@@ -18,6 +18,7 @@ as it is. JSON lines files hold one JSON object per line, exactly as in the API.
 appear on several lines of a file: the lines apply in order.
 """
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -35,8 +36,10 @@ from django.utils import timezone
 from catalog.event_columns import (
     EVENT_COLUMNS,
     REQUIRED_EVENT_COLUMNS,
+    bool_mask,
     event_record_from_csv,
     fast_valid,
+    jsonl_event_cells,
     valid_events_table,
 )
 from catalog.event_copy import EventWriter, WriteResult
@@ -47,6 +50,7 @@ from catalog.import_files import (
     csv_rows,
     detect_format,
     jsonl_blocks,
+    line_blocks,
     open_binary,
     read_csv_header,
 )
@@ -58,7 +62,6 @@ from catalog.validation import PRODUCT_FIELDS, Problem, ValidEvent, storable_nam
 __all__ = ["ImportFileError", "ImportResult", "import_events", "import_products"]
 
 EVENT_BLOCK_BYTES = 8 * 1024 * 1024  # about 100,000 events of a typical CSV
-JSONL_EVENTS_PER_BATCH = 20_000
 PRODUCTS_PER_BATCH = 500
 PRODUCT_CSV_BYTES = 1024 * 1024
 # Postgres connections storing batches while the next ones are read (2 cores: one
@@ -162,7 +165,8 @@ def import_events(
         progress.done(batch.end_offset)
 
     with open_binary(path) as stream:
-        batches = _csv_event_batches(stream, block_bytes) if fmt == "csv" else _jsonl_event_batches(stream)
+        read = _csv_event_batches if fmt == "csv" else _jsonl_event_batches
+        batches = read(stream, block_bytes)
         if writers == 1:
             for batch in batches:
                 progress.started(batch.end_offset)
@@ -201,18 +205,15 @@ def _store_in_threads(
     progress: _Progress,
     threads: int,
 ) -> None:
-    def store_and_close(batch: _EventBatch) -> tuple[_EventBatch, WriteResult]:
-        try:
-            return store(batch)
-        finally:
-            connection.close()  # this worker thread's own connection
-
+    """Store batches in ``threads`` worker threads, each on its own database connection
+    (kept for the whole import: a connection a batch would cost a new server process
+    each time), while this thread reads and validates the next batches."""
     in_flight: list[Future[tuple[_EventBatch, WriteResult]]] = []
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="import-events") as pool:
         try:
             for batch in batches:
                 progress.started(batch.end_offset)
-                in_flight.append(pool.submit(store_and_close, batch))
+                in_flight.append(pool.submit(store, batch))
                 if len(in_flight) >= threads:
                     finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in finished:
@@ -224,6 +225,26 @@ def _store_in_threads(
             for future in in_flight:
                 future.cancel()
             raise
+        finally:
+            _close_thread_connections(pool, threads)
+
+
+def _close_thread_connections(pool: ThreadPoolExecutor, threads: int) -> None:
+    """Close the database connection of each of the pool's threads (Django's
+    connections are per thread): one task a thread, held at a barrier until every
+    thread has one."""
+    barrier = threading.Barrier(threads)
+
+    def close() -> None:
+        try:
+            barrier.wait(timeout=60)
+        except threading.BrokenBarrierError:
+            pass
+        finally:
+            connection.close()
+
+    for future in [pool.submit(close) for _ in range(threads)]:
+        future.result()
 
 
 def _csv_event_batches(stream: Any, block_bytes: int) -> Iterator[_EventBatch]:
@@ -318,26 +339,40 @@ def _events_row_by_row(block: ByteBlock, names: tuple[str, ...], now: Any) -> _E
     return _EventBatch(rows_read, valid_events_table(events, lines), rejected, block.end_offset)
 
 
-def _jsonl_event_batches(stream: Any) -> Iterator[_EventBatch]:
-    for block in jsonl_blocks(stream, JSONL_EVENTS_PER_BATCH):
+def _jsonl_event_batches(stream: Any, block_bytes: int) -> Iterator[_EventBatch]:
+    """Blocks of JSON lines, validated like CSV blocks: the lines of a simple shape
+    (catalog.event_columns.jsonl_event_cells) a column at a time, the rest one by one
+    with parse_json and validate_event."""
+    for block in line_blocks(stream, block_bytes):
         now = timezone.now()
+        lines = pc.list_flatten(pc.split_pattern(pa.array([block.data], pa.binary()), b"\n"))
+        numbers = block.first_line + np.arange(len(lines), dtype=np.int64)
+        written = np.flatnonzero(~bool_mask(pc.match_substring_regex(lines, r"^[ \t\n\r\x0b\x0c]*$")))
+        lines, numbers = lines.take(pa.array(written)), numbers[written]
+        shaped, cells = jsonl_event_cells(lines)
+        ok, clean = fast_valid(cells, numbers[shaped], now)
+        careful = np.ones(len(lines), dtype=bool)
+        careful[shaped[ok]] = False
         events: list[ValidEvent] = []
-        lines: list[int] = []
+        event_lines: list[int] = []
         rejected: list[_RejectedRow] = []
-        for line in block.lines:
+        index = np.flatnonzero(careful)
+        for number, data in zip(numbers[index].tolist(), lines.take(pa.array(index)).to_pylist(), strict=True):
             try:
-                record = parse_json(line.data)
+                record = parse_json(data)
             except JsonInputError as error:
-                text = line.data.decode("utf-8", "backslashreplace").rstrip("\r\n")
-                rejected.append(_RejectedRow(line.line, text, [Problem("", error.message)]))
+                text = data.decode("utf-8", "backslashreplace").rstrip("\r\n")
+                rejected.append(_RejectedRow(number, text, [Problem("", error.message)]))
                 continue
             checked = validate_event(record, now=now)
             if isinstance(checked, ValidEvent):
                 events.append(checked)
-                lines.append(line.line)
+                event_lines.append(number)
             else:
-                rejected.append(_RejectedRow(line.line, record, checked))
-        yield _EventBatch(len(block.lines), valid_events_table(events, lines), rejected, block.end_offset)
+                rejected.append(_RejectedRow(number, record, checked))
+        if events:
+            clean = pa.concat_tables([clean, valid_events_table(events, event_lines)])
+        yield _EventBatch(len(lines), clean, rejected, block.end_offset)
 
 
 def _keep_rejected(shop: Shop, kind: str, id_key: str, rows: list[_RejectedRow]) -> None:

@@ -4,15 +4,23 @@ fast_valid may say "valid" only where validate_event (on the same CSV cells, thr
 event_record_from_csv) accepts, with exactly the same cleaned values; it must say
 "valid" for the common shapes, or it would be useless."""
 
+import json
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catalog.event_columns import EVENT_COLUMNS, event_record_from_csv, fast_valid, ts_from_us
+from catalog.event_columns import (
+    EVENT_COLUMNS,
+    event_record_from_csv,
+    fast_valid,
+    jsonl_event_cells,
+    price_from_cents,
+    ts_from_us,
+)
+from catalog.json_input import parse_json
 from catalog.validation import ValidEvent, validate_event
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -122,7 +130,7 @@ def _fast_rows(rows: list[dict[str, str]]) -> tuple[np.ndarray, list[tuple]]:
             r["session"],
             r["request_id"],
             r["quantity"],
-            None if r["price"] is None else Decimal(r["price"]).quantize(Decimal("0.01")),
+            price_from_cents(r["price_cents"]),
         )
         for r in clean.to_pylist()
     ]
@@ -165,7 +173,7 @@ def test_a_file_without_optional_columns_is_handled():
     assert ok.tolist() == [True]
     assert clean.to_pylist()[0] | {"ts_us": 0} == {
         "event_id": "e-1", "type": "view", "shopper": "s-1", "sku": "SKU-1", "ts_us": 0, "session": "",
-        "request_id": "", "quantity": 1, "price": None, "line": 2,
+        "request_id": "", "quantity": 1, "price_cents": None, "line": 2,
     }  # fmt: skip
 
 
@@ -185,3 +193,119 @@ cells = st.one_of(
 @given(st.lists(st.fixed_dictionaries({name: cells for name in EVENT_COLUMNS}), min_size=1, max_size=20))
 def test_fast_path_agrees_with_validate_event_on_generated_rows(rows):
     assert_agree(rows)
+
+
+# --- JSON lines: the simple shape read as cells -------------------------------------------------
+
+J = '"event_id": "e-1", "type": "view", "shopper": "s-1", "sku": "SKU-1"'
+JSON_TRICKY = [
+    "{" + J + ', "ts": "2026-11-28T09:30:00Z"}',
+    "{" + J + ', "ts": 1764322200}',
+    " {\t" + J + ' , "ts" : "2026-11-28T09:30:00+01:00" }\r',
+    "{" + J + ', "ts": "1764322200"}',  # a string of digits is not Unix seconds in JSON
+    "{" + J + ', "ts": 1764322200.5}',
+    "{" + J + ', "ts": null}',
+    "{" + J + ', "ts": 1764322200000}',
+    "{" + J + ', "ts": "2026-11-28T09:30:00"}',
+    "{" + J + ', "ts": 1764322200, "quantity": 2, "price": 12.99}',
+    "{" + J + ', "ts": 1764322200, "quantity": "2"}',
+    "{" + J + ', "ts": 1764322200, "quantity": 2.0}',
+    "{" + J + ', "ts": 1764322200, "quantity": 0}',
+    "{" + J + ', "ts": 1764322200, "quantity": -1}',
+    "{" + J + ', "ts": 1764322200, "quantity": null, "price": null, "session": null}',
+    "{" + J + ', "ts": 1764322200, "price": "4.5"}',
+    "{" + J + ', "ts": 1764322200, "price": 12.999}',
+    "{" + J + ', "ts": 1764322200, "price": 1e2}',
+    "{" + J + ', "ts": 1764322200, "price": -1}',
+    "{" + J + ', "ts": 1764322200, "price": 1000000.01}',
+    "{" + J + ', "ts": 1764322200, "price": 1000000}',
+    "{" + J + ', "ts": 1764322200, "price": 0.1}',
+    "{" + J + ', "ts": 1764322200, "price": 0}',
+    "{" + J + ', "ts": 1764322200, "price": ""}',
+    "{" + J + ', "ts": 1764322200, "session": "", "request_id": ""}',
+    "{" + J + ', "ts": 1764322200, "request_id": "' + "r" * 65 + '"}',
+    "{" + J + ', "ts": 1764322200, "session": " x"}',
+    "{" + J + ', "ts": 1764322200, "type": "click"}',  # a repeated key
+    "{" + J + ', "ts": 1764322200, "type" :"click"}',
+    "{" + J + ', "ts": 1764322200, "extra": 1}',
+    "{" + J + ', "ts": 1764322200, "session": {"a": 1}}',
+    "{" + J + ', "ts": 1764322200, "session": true}',
+    '{"event_id": 7, "type": "view", "shopper": "s", "sku": "k", "ts": 1764322200}',
+    '{"event_id": null, "type": "view", "shopper": "s", "sku": "k", "ts": 1764322200}',
+    '{"event_id": "", "type": "view", "shopper": "s", "sku": "k", "ts": 1764322200}',
+    '{"event_id": "a\\"b", "type": "view", "shopper": "s", "sku": "k", "ts": 1764322200}',
+    '{"event_id": "\\u0041", "type": "view", "shopper": "s", "sku": "k", "ts": 1764322200}',
+    '{"event_id": "é", "type": "view", "shopper": "s", "sku": "k", "ts": 1764322200}',
+    '{"event_id": "e", "type": "wink", "shopper": "s", "sku": "k", "ts": 1764322200}',
+    '{"type": "view", "shopper": "s", "sku": "k", "ts": 1764322200}',
+    "{}",
+    "[]",
+    '{"event_id": "e", "type": "view", "shopper": "s", "sku": "k", "ts": 1764322200,}',
+    '{"event_id": "e", "type": "view", "shopper": "s", "sku": "k", "ts": 01764322200}',
+    '{"event_id": "e" "type": "view"}',
+]
+
+
+def _fast_json(lines: list[str]) -> dict[int, tuple]:
+    """The lines the JSON fast path takes, by position, with their cleaned values."""
+    array = pa.array([line.encode() for line in lines], pa.binary())
+    index, cells = jsonl_event_cells(array)
+    _, clean = fast_valid(cells, index, NOW)
+    return {int(r["line"]): _clean_tuple(r) for r in clean.to_pylist()}
+
+
+def _clean_tuple(r: dict) -> tuple:
+    return (
+        r["event_id"], r["type"], r["shopper"], r["sku"], ts_from_us(r["ts_us"]), r["session"], r["request_id"],
+        r["quantity"], price_from_cents(r["price_cents"]),
+    )  # fmt: skip
+
+
+def assert_json_agrees(lines: list[str]) -> dict[int, tuple]:
+    fast = _fast_json(lines)
+    for position, cleaned in fast.items():
+        checked = validate_event(parse_json(lines[position]), now=NOW)
+        assert isinstance(checked, ValidEvent), (lines[position], checked)
+        assert cleaned == _as_clean(checked), lines[position]
+    return fast
+
+
+def test_json_fast_path_agrees_with_validate_event_on_tricky_lines():
+    fast = assert_json_agrees(JSON_TRICKY)
+    assert sorted(fast) == [0, 1, 2, 8, 13, 19, 20, 21, 23]
+
+
+def test_json_fast_path_takes_the_lines_the_api_documents():
+    lines = [
+        json.dumps({"event_id": f"e-{i}", "type": "purchase", "shopper": "s", "sku": "K", "ts": ts, **extra})
+        for i, (ts, extra) in enumerate(
+            [
+                ("2026-11-28T09:30:00Z", {}),
+                (1764322200, {"quantity": 2, "price": 12.99}),
+                ("2026-11-28T09:30:00.250+01:00", {"session": "x", "request_id": "r-1"}),
+            ]
+        )
+    ]
+    assert sorted(assert_json_agrees(lines)) == [0, 1, 2]
+
+
+json_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-10, max_value=2_000_000_000),
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1, max_value=2e9),
+    st.sampled_from(["", " ", "0", "2", "4.5", "view", "purchase", "1764322200", "2026-11-28T09:30:00Z"]),
+    st.text(max_size=8),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(st.sampled_from([*EVENT_COLUMNS, "other"]), json_values, max_size=10),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_json_fast_path_agrees_with_validate_event_on_generated_lines(records):
+    assert_json_agrees([json.dumps(record, separators=(",", ":")) for record in records])
