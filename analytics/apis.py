@@ -84,7 +84,7 @@ class SeriesPointSerializer(KpisSerializer):
 
 class GroupSerializer(serializers.Serializer):
     key = serializers.ListField(child=serializers.JSONField(), help_text="The group's dimension values.")
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named like Field.label
     kpis = KpisSerializer()
     offline = serializers.DictField(child=serializers.FloatField(), required=False, help_text="Model versions only.")
 

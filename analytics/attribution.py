@@ -150,10 +150,10 @@ def attribute(
         served_list = served.get(request_id) if request_id is not None else None
         kind, via = AttributionKind.REQUEST_ID, None
         if served_list is None and event.type == EventType.PURCHASE:
-            click = _last_click(event, clicks_by_shopper.get(event.shopper_id, ()), window)
-            if click is not None:
-                served_list = served[parse_request_id(click.request_id)]  # type: ignore[index]
-                kind, via = AttributionKind.WINDOW, click.id
+            last_click = _last_click(event, clicks_by_shopper.get(event.shopper_id, ()), window)
+            if last_click is not None:
+                served_list = served[parse_request_id(last_click.request_id)]  # type: ignore[index]
+                kind, via = AttributionKind.WINDOW, last_click.id
         if served_list is None:
             continue
         attributions.append(

@@ -3,12 +3,17 @@
 (strict CSP), colours and sizes from classes of console.css, a <title> and <desc> for
 screen readers and a <title> per point as tooltip."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import tzinfo
 from itertools import count
+from typing import Any
 
-from django.utils.html import format_html, format_html_join
+from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
+
+from analytics.kpis import SeriesPoint
+from analytics.models import Period
 
 WIDTH = 720
 HEIGHT = 180
@@ -21,6 +26,16 @@ ROW_HEIGHT = 30
 LABEL_WIDTH = 150
 
 _ids = count(1)
+
+
+def format_html(format_string: str, *args: Any) -> SafeString:
+    """Like Django's ``format_html``, but numbers keep their format specs (``{:.1f}``):
+    Django escapes every argument to a string first. Text is escaped, safe text kept."""
+    return mark_safe(format_string.format(*(a if isinstance(a, (int, float)) else conditional_escape(a) for a in args)))
+
+
+def format_html_join(separator: str, format_string: str, rows: Iterable[Sequence[Any]]) -> SafeString:
+    return mark_safe(conditional_escape(separator).join(format_html(format_string, *row) for row in rows))
 
 
 @dataclass(frozen=True)
@@ -191,3 +206,41 @@ def interval_chart(rows: Sequence[IntervalRow], *, title: str, fmt: Callable[[fl
     )
     description = "; ".join(f"{r.label}: {fmt(r.estimate)} ({fmt(r.low)} to {fmt(r.high)})" for r in rows)
     return _frame(title, description, height, format_html("{}{}{}", zero, bounds, body))
+
+
+def series_charts(series: Sequence[SeriesPoint], granularity: str, zone: tzinfo) -> dict[str, SafeString]:
+    """Served lists, CTR and attributed revenue over a KPI series, labelled in ``zone``
+    (the shop's: buckets are its local hours and days)."""
+
+    def label(point: SeriesPoint) -> str:
+        local = point.start.astimezone(zone)
+        return f"{local:%a %-d %b, %H:00}" if granularity == Period.HOUR else f"{local:%a %-d %b %Y}"
+
+    every = max(1, len(series) // 8)
+
+    def tick(index: int, point: SeriesPoint) -> str:
+        local = point.start.astimezone(zone)
+        if granularity == Period.HOUR:
+            return f"{local:%a %-d}" if local.hour == 0 else ""
+        return f"{local:%-d %b}" if index % every == 0 else ""
+
+    def points(value: Callable[[SeriesPoint], float | None]) -> list[SeriesValue]:
+        return [SeriesValue(label(p), value(p), tick(i, p)) for i, p in enumerate(series)]
+
+    return {
+        "requests": line_chart(points(lambda p: float(p.kpis.requests)), title="Served lists", fmt=_count),
+        "ctr": line_chart(points(lambda p: p.kpis.ctr), title="Click-through rate", fmt=_percent),
+        "revenue": line_chart(points(lambda p: float(p.kpis.revenue)), title="Attributed revenue", fmt=_money),
+    }
+
+
+def _count(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.2f}%"
+
+
+def _money(value: float) -> str:
+    return f"{value:,.2f}"

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 from django.db import transaction
+from django.db.models import FloatField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from analytics.models import ExperimentLook, ExperimentUnit
@@ -203,9 +205,15 @@ def _variant_data(experiment: Experiment, design: VersionDesign) -> tuple[list[V
     values: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     mixed = stray = 0
     names = {arm.name for arm in design.arms}
-    rows = ExperimentUnit.objects.filter(
-        shop_id=experiment.shop_id, experiment_id=experiment.pk, experiment_version=design.number
-    ).values_list("variant", "variants_seen", *columns, "revenue", "pre_revenue")
+    # Money as floats in SQL: the statistics work in floats, and converting tens of
+    # thousands of Decimals in Python costs more than the analysis.
+    rows = (
+        ExperimentUnit.objects.filter(
+            shop_id=experiment.shop_id, experiment_id=experiment.pk, experiment_version=design.number
+        )
+        .annotate(revenue_f=Cast("revenue", FloatField()), pre_revenue_f=Cast("pre_revenue", FloatField()))
+        .values_list("variant", "variants_seen", *columns, "revenue_f", "pre_revenue_f")
+    )
     for variant, seen, *numbers in rows.iterator(chunk_size=20_000):
         if seen != 1:
             mixed += 1
@@ -216,10 +224,10 @@ def _variant_data(experiment: Experiment, design: VersionDesign) -> tuple[list[V
     data = []
     digest = hashlib.sha256(f"{design.number}:{mixed}:{stray}".encode())
     for arm in design.arms:
-        table = np.array(values.get(arm.name, []), dtype=object).reshape(-1, len(columns) + 2)
+        table = np.array(values.get(arm.name, []), dtype=np.float64).reshape(-1, len(columns) + 2)
         counts = table[:, : len(columns)].astype(np.int64)
-        revenue = np.array([float(x) for x in table[:, len(columns)]], dtype=np.float64)
-        pre_revenue = np.array([float(x) for x in table[:, len(columns) + 1]], dtype=np.float64)
+        revenue = np.ascontiguousarray(table[:, len(columns)])
+        pre_revenue = np.ascontiguousarray(table[:, len(columns) + 1])
         units = int(counts.shape[0])
         exposures = int(counts[:, 0].sum())
         metrics: list[ProportionMetric | PerUnitMetric] = [

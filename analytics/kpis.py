@@ -176,7 +176,7 @@ class RowSum:
 
     def kpis(self, size: int) -> Kpis:
         distinct = bitmap_count(bitmap_union(self.bitmaps)) if self.bitmaps is not None else None
-        return Kpis(*self.values, distinct_items=distinct, catalog_size=size)  # type: ignore[arg-type]
+        return Kpis(**dict(zip(_SUMMED, self.values, strict=True)), distinct_items=distinct, catalog_size=size)
 
 
 def grouped_sums(rows: QuerySet[Any], key_columns: Sequence[str], with_items: bool) -> dict[tuple[Any, ...], RowSum]:
@@ -363,4 +363,4 @@ def sum_kpis(items: Iterable[Kpis]) -> Kpis:
         size = kpis.catalog_size
         for index, name in enumerate(_SUMMED):
             values[index] += getattr(kpis, name)
-    return Kpis(*values, catalog_size=size)  # type: ignore[arg-type]
+    return Kpis(**dict(zip(_SUMMED, values, strict=True)), catalog_size=size)

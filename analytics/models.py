@@ -19,12 +19,13 @@ them at any time. The console and the API read only these tables.
 """
 
 from decimal import Decimal
+from typing import Any
 
 from django.db import models
 
 from catalog.models import Event, Shop
 
-MONEY = {"max_digits": 16, "decimal_places": 2, "default": Decimal("0.00")}
+MONEY: dict[str, Any] = {"max_digits": 16, "decimal_places": 2, "default": Decimal("0.00")}
 
 
 class Period(models.TextChoices):

@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, models, transaction
@@ -100,7 +100,7 @@ COUNT_FIELDS = (
     "purchases",
 )
 UNIT_COUNT_FIELDS = ("exposures", "impressions", "clicks", "add_to_carts", "purchases")
-EVENT_FIELD = {
+EVENT_FIELD: dict[str, str] = {
     EventType.IMPRESSION: "impressions",
     EventType.CLICK: "clicks",
     EventType.ADD_TO_CART: "add_to_carts",
@@ -624,7 +624,7 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: list[tu
     if not rows:
         return
     meta = model._meta
-    fields = [meta.get_field(name) for name in columns]
+    fields = [cast("models.Field[Any, Any]", meta.get_field(name)) for name in columns]
     if connection.vendor != "postgresql":
         model._default_manager.bulk_create(  # type: ignore[attr-defined]
             [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=500
@@ -633,7 +633,7 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: list[tu
     from psycopg.types.json import Jsonb
 
     json_at = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
-    names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    names = ", ".join(connection.ops.quote_name(cast(str, f.column)) for f in fields)
     with connection.cursor() as cursor, cursor.copy(f"COPY {meta.db_table} ({names}) FROM STDIN") as copy:
         for row in rows:
             if json_at:
@@ -787,12 +787,12 @@ def _units_recompute(context: StepContext, experiment_id: int, version: int, has
     shop_id = context.shop.pk
     scope = {"shop_id": shop_id, "experiment_id": experiment_id, "experiment_version": version}
     totals: dict[str, dict[str, Any]] = {}
-    rows = (
+    hour_rows = (
         ExperimentUnitHour.objects.filter(**scope, unit_hash__in=hashes)
         .order_by("start", "variant")
         .values_list("unit_hash", "variant", "shopper_id", "start", *UNIT_COUNT_FIELDS, "revenue")
     )
-    for unit_hash, variant, shopper_id, start, *counts, revenue in rows:
+    for unit_hash, variant, shopper_id, start, *counts, revenue in hour_rows:
         total = totals.setdefault(
             unit_hash,
             {

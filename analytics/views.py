@@ -7,22 +7,20 @@ comes from rollups and per-unit tables (analytics.kpis, analytics.experiments), 
 from the raw event log.
 """
 
+import zoneinfo
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from analytics.apis import csv_response
-from analytics.charts import IntervalRow, SeriesValue, interval_chart, line_chart
+from analytics.charts import IntervalRow, interval_chart, series_charts
 from analytics.experiments import METRIC_ORDER, ExperimentResults, experiment_results, per_unit_csv_lines
 from analytics.forms import AnalyticsFilterForm
-from analytics.kpis import SeriesPoint
-from analytics.models import Period
 from analytics.selectors import analytics_report
 from campaigns import selectors as campaigns_selectors
 from campaigns import services as campaigns_services
@@ -60,40 +58,12 @@ def analytics_page(request: HtmxHttpRequest, shop_slug: str) -> HttpResponse:
         {
             "form": form,
             "report": report,
-            "charts": series_charts(report.series, metrics_filter.granularity),
+            "charts": series_charts(report.series, metrics_filter.granularity, zoneinfo.ZoneInfo(shop.timezone)),
             "filtered": bool(metrics_filter.placement or metrics_filter.variant or metrics_filter.promotion_id),
         },
         membership=membership,
         partial="report",
     )
-
-
-def series_charts(series: list[SeriesPoint], granularity: str) -> dict[str, Any]:
-    """Requests, CTR and attributed revenue over the range."""
-
-    def label(point: SeriesPoint) -> str:
-        local = timezone.localtime(point.start)
-        return f"{local:%a %-d %b, %H:00}" if granularity == Period.HOUR else f"{local:%a %-d %b %Y}"
-
-    def tick(index: int, point: SeriesPoint) -> str:
-        local = timezone.localtime(point.start)
-        if granularity == Period.HOUR:
-            return f"{local:%a %-d}" if local.hour == 0 else ""
-        every = max(1, len(series) // 8)
-        return f"{local:%-d %b}" if index % every == 0 else ""
-
-    def points(value: Any) -> list[SeriesValue]:
-        return [SeriesValue(label(p), value(p), tick(i, p)) for i, p in enumerate(series)]
-
-    return {
-        "requests": line_chart(
-            points(lambda p: float(p.kpis.requests)), title="Served lists", fmt=lambda v: f"{v:,.0f}"
-        ),
-        "ctr": line_chart(points(lambda p: p.kpis.ctr), title="Click-through rate", fmt=lambda v: f"{v * 100:.2f}%"),
-        "revenue": line_chart(
-            points(lambda p: float(p.kpis.revenue)), title="Attributed revenue", fmt=lambda v: f"{v:,.2f}"
-        ),
-    }
 
 
 # --- experiment results -------------------------------------------------------------------------
@@ -105,8 +75,7 @@ def experiment_results_view(request: HtmxHttpRequest, shop_slug: str, experiment
     """The results of one version (``?version=``, default the current one). For htmx the
     fragment that fills the experiment page's results region; otherwise a page of its own."""
     membership, experiment = access_experiment(request.user, shop_slug, experiment_id, VIEWER)
-    version = request.GET.get("version", "")
-    results = experiment_results(experiment, int(version) if version.isdigit() and len(version) < 9 else None)
+    results = experiment_results(experiment, version_param(request, experiment))
     return render_screen(
         request,
         "console/analytics/experiment_results.html",
@@ -114,6 +83,16 @@ def experiment_results_view(request: HtmxHttpRequest, shop_slug: str, experiment
         membership=membership,
         partial="results",
     )
+
+
+def version_param(request: HtmxHttpRequest, experiment: Experiment) -> int | None:
+    """``?version=`` (None: the current one); a version the experiment never had is a 404."""
+    value = request.GET.get("version", "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 9 or not experiment.versions.filter(number=int(value)).exists():
+        raise Http404(f"Experiment {experiment.pk} has no version {value!r}.")
+    return int(value)
 
 
 def results_context(
@@ -171,29 +150,38 @@ def _interval_chart(results: ExperimentResults) -> Any:
     )
 
 
-@console_view
+@console_view  # type: ignore[arg-type]  # a streamed response, not an HttpResponse
 @require_GET
 def experiment_results_csv(request: HtmxHttpRequest, shop_slug: str, experiment_id: int) -> StreamingHttpResponse:
     """The raw per-unit data of one version as CSV (a header only before it started)."""
     _, experiment = access_experiment(request.user, shop_slug, experiment_id, VIEWER)
-    version = request.GET.get("version", "")
-    number = int(version) if version.isdigit() and len(version) < 9 else experiment.version
+    number = version_param(request, experiment) or experiment.version
     return csv_response(per_unit_csv_lines(experiment, number), f"experiment-{experiment.pk}-v{number}-units.csv")
 
 
 @console_view
 @require_POST
 def experiment_promote(request: HtmxHttpRequest, shop_slug: str, experiment_id: int) -> HttpResponse:
-    """Promote a variant (``variant``) after confirmation, if the sample-ratio check of the
-    current version passes: campaigns refuses otherwise, and so does this page, before
-    even asking."""
+    """Promote a variant (``variant``) after confirmation. Refused, before even asking,
+    while the experiment is not running or stopped, for a variant it does not have, and
+    while the sample-ratio check of the current version flags a mismatch (campaigns
+    refuses then too: it is given the verdict)."""
     membership, experiment = access_experiment(request.user, shop_slug, experiment_id, MERCHANDISER)
     shop = membership.shop
-    variant = request.POST.get("variant", "")
+    variant = request.POST.get("variant", "").strip()
+    if experiment.status not in (Experiment.Status.RUNNING, Experiment.Status.STOPPED):
+        messages.error(request, f"Not promoted: a {experiment.status} experiment cannot promote a winner.")
+        return _go(request, shop, experiment)
     results = experiment_results(experiment)
-    srm_ok = results is None or not results.analysis.srm.flagged
+    if results is None:
+        messages.error(request, "Not promoted: the experiment has no results yet.")
+        return _go(request, shop, experiment)
+    if variant not in results.design.variant_names:
+        names = ", ".join(results.design.variant_names)
+        messages.error(request, f"Not promoted: choose one of the variants ({names}).")
+        return _go(request, shop, experiment)
+    srm_ok = not results.analysis.srm.flagged
     if not srm_ok:
-        assert results is not None
         messages.error(request, f"Not promoted: {results.analysis.promotion_blocked_reason}")
         return _go(request, shop, experiment)
     if request.POST.get("confirmed") != "yes":

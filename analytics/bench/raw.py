@@ -74,8 +74,9 @@ def _merge(served: Sequence[tuple[Any, ...]], events: Sequence[tuple[Any, ...]],
     for row in events:
         numbers.setdefault(tuple(row[:width]), [0, 0, 0, 0, 0, 0, Decimal("0.00")])[2:7] = list(row[width:])
     return {
-        key: (int(v[0] or 0), int(v[1] or 0), *(int(x) for x in v[2:6]), Decimal(v[6])) for key, v in numbers.items()
-    }  # type: ignore[misc]
+        key: (int(v[0] or 0), int(v[1] or 0), int(v[2]), int(v[3]), int(v[4]), int(v[5]), Decimal(v[6]))
+        for key, v in numbers.items()
+    }
 
 
 def grouped(

@@ -19,6 +19,11 @@ from analytics.models import (
     PromotionRollup,
     ServedProductBit,
 )
+from analytics.rollups import RunReport, rollups_run
+from campaigns import services as campaigns_services
+from campaigns.models import Experiment, Placement
+from campaigns.services import VariantSpec
+from catalog.audit import Actor
 from catalog.models import Event, Product, Shop, Shopper
 from recommender.models import ServedList
 
@@ -123,3 +128,27 @@ def snapshot(shop: Shop) -> dict[str, list[tuple[Any, ...]]]:
         ]
         tables[model.__name__] = sorted(rows, key=repr)
     return tables
+
+
+def catch_up(shop_id: int) -> RunReport:
+    """Run the rollups of a shop until they are caught up (however slow the machine)."""
+    report = rollups_run(shop_id, budget_s=600.0)
+    assert report.finished, report
+    return report
+
+
+def split_experiment(
+    shop: Shop, placement: Placement, *, started: datetime | None = None, start: bool = True, **fields: Any
+) -> Experiment:
+    """An experiment on ``placement`` with a control and a "b" arm, 50/50, started at
+    ``started`` (default now) unless ``start`` is False (a draft)."""
+    actor = Actor.system("tests")
+    experiment = campaigns_services.experiment_create(
+        shop=shop,
+        actor=actor,
+        fields={"name": "Split", "placement": placement, **fields},
+        variants=[VariantSpec("control", 50, is_control=True), VariantSpec("b", 50)],
+    )
+    if not start:
+        return experiment
+    return campaigns_services.experiment_start(experiment=experiment, actor=actor, now=started)
