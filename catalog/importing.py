@@ -67,6 +67,8 @@ PRODUCT_CSV_BYTES = 1024 * 1024
 # Postgres connections storing batches while the next ones are read (2 cores: one
 # process validates, the database works on two batches).
 WRITER_THREADS = 2
+# Imports that add at least this many rows refresh the planner statistics (Postgres).
+ANALYZE_AFTER_ROWS = 10_000
 
 PROBLEMS_SAMPLE_SIZE = 20
 
@@ -173,8 +175,19 @@ def import_events(
                 record(*store(batch))
         else:
             _store_in_threads(batches, store, record, progress, writers)
+    _refresh_planner_statistics(result.accepted, ("catalog_event", "catalog_shopper"))
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _refresh_planner_statistics(rows_added: int, tables: tuple[str, ...]) -> None:
+    """ANALYZE after a big import on Postgres: without fresh statistics (autovacuum may
+    lag or be off) the planner picks bad plans for the console's and serving's queries."""
+    if connection.vendor != "postgresql" or rows_added < ANALYZE_AFTER_ROWS:
+        return
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"ANALYZE {table}")
 
 
 class _Progress:
