@@ -8,8 +8,9 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.db.models.functions import TruncHour
+from django.db.models.expressions import RawSQL
 
 from catalog.models import AuditEntry, Category, Event, Product, ProductEmbedding, Rejection, Shop, Shopper, UploadJob
 
@@ -96,24 +97,35 @@ class HourCount:
 def events_per_hour(shop: Shop, now: datetime, days: int = INGESTION_CHART_DAYS) -> list[HourCount]:
     """Events received per hour over the last ``days`` days, oldest first, zero-filled.
 
-    One GROUP BY over the (shop, received_at) index; analytics rollups replace it later.
+    One GROUP BY over the (shop, received_at) index, by whole hours since the window's
+    start (a local hour boundary): plain integer arithmetic in SQL, because Django's
+    TruncHour with a time zone runs a Python function per row on SQLite (about 1 s on
+    the demo shop's 210k events).
     """
     tz = zoneinfo.ZoneInfo(shop.timezone)
     end = now.astimezone(tz).replace(minute=0, second=0, microsecond=0).astimezone(UTC) + timedelta(hours=1)
     start = end - timedelta(days=days)
-    # Aware datetimes compare and hash by instant, so the local-time buckets from the
-    # database match the UTC steps below (stepping in UTC never skips or repeats an
-    # hour when daylight saving time changes).
+    # Stepping in UTC from a local hour boundary gives the local hours: it never skips
+    # or repeats an hour when daylight saving time changes.
     counts = {
-        row["hour"]: row["n"]
+        row["bucket"]: row["n"]
         for row in Event.objects.filter(shop=shop, received_at__gte=start, received_at__lt=end)
-        .annotate(hour=TruncHour("received_at", tzinfo=tz))
-        .values("hour")
+        .annotate(bucket=_hours_since(start))
+        .values("bucket")
         .annotate(n=Count("id"))
         .order_by()
     }
-    hours = [start + timedelta(hours=i) for i in range(days * 24)]
-    return [HourCount(hour=hour.astimezone(tz), events=counts.get(hour, 0)) for hour in hours]
+    return [
+        HourCount(hour=(start + timedelta(hours=i)).astimezone(tz), events=counts.get(i, 0)) for i in range(days * 24)
+    ]
+
+
+def _hours_since(start: datetime) -> RawSQL:
+    """Whole hours from ``start`` to the row's received_at (received_at >= start)."""
+    epoch = int(start.timestamp())
+    if connection.vendor == "postgresql":
+        return RawSQL("(FLOOR(EXTRACT(EPOCH FROM received_at)) - %s)::bigint / 3600", (epoch,))
+    return RawSQL("(CAST(strftime('%%s', received_at) AS INTEGER) - %s) / 3600", (epoch,))
 
 
 @dataclass(frozen=True)
