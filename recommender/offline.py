@@ -113,8 +113,12 @@ def scorer_for(model: Algorithm[Any], cases: list[EvaluationCase]) -> Scorer:
 def sample_test_users(split: TemporalSplit, max_users: int, seed: int = SAMPLE_SEED) -> np.ndarray:
     """Users with training history and a relevant test event (sorted), at most ``max_users``
     of them, chosen with a fixed seed so reruns on the same data evaluate the same shoppers."""
+    # Marks per user index, not np.unique: linear in the events (millions at shop scale).
     relevant = split.test.user[np.isin(split.test.event_type, RELEVANT_EVENT_TYPES)]
-    users = np.intersect1d(np.unique(relevant), np.unique(split.train.user))
+    n_users = split.train.n_users
+    tested = np.bincount(relevant, minlength=n_users) > 0
+    trained = np.bincount(split.train.user, minlength=n_users) > 0
+    users = np.flatnonzero(tested & trained)
     if len(users) > max_users:
         users = np.sort(np.random.default_rng(seed).choice(users, size=max_users, replace=False))
     return users
@@ -141,9 +145,11 @@ def evaluate_holdout(
     fit_seconds = time.monotonic() - started
     users = sample_test_users(split, max_cases)
     # build_test_cases scans the test events once per shopper: hand it only the sample's.
+    in_sample = np.zeros(interactions.n_users, dtype=bool)
+    in_sample[users] = True
     sampled = TemporalSplit(
-        train=split.train.select(np.isin(split.train.user, users)),
-        test=split.test.select(np.isin(split.test.user, users)),
+        train=split.train.select(in_sample[split.train.user]),
+        test=split.test.select(in_sample[split.test.user]),
         cutoff_ts=split.cutoff_ts,
     )
     cases = build_test_cases(sampled)

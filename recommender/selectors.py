@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from django.db.models import QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
 from catalog.models import Shop
 from recommender.artifacts import artifact_absolute_path
@@ -116,9 +116,7 @@ class ServingVersions:
 def serving_versions(shop_id: int) -> ServingVersions | None:
     """The shop's change counters in one indexed read; None for an unknown shop."""
     row = (
-        Shop.objects.filter(pk=shop_id)
-        .values_list("catalog_version", "campaigns_version__version", "timezone")
-        .first()
+        Shop.objects.filter(pk=shop_id).values_list("catalog_version", "campaigns_version__version", "timezone").first()
     )
     if row is None:
         return None
@@ -163,9 +161,7 @@ def servable_versions(shop_id: int, version_ids: list[int]) -> list[ServableVers
     ]
 
 
-def product_embeddings_since(
-    shop_id: int, since: datetime | None, *, limit: int
-) -> list[tuple[int, bytes, datetime]]:
+def product_embeddings_since(shop_id: int, since: datetime | None, *, limit: int) -> list[tuple[int, bytes, datetime]]:
     """(product id, vector bytes, updated_at) of the shop's product embeddings written at
     or after ``since`` (all when None), the newest ``limit`` of them, newest first."""
     from catalog import embedding
@@ -180,3 +176,106 @@ def product_embeddings_since(
             "product_id", "vector", "updated_at"
         )[:limit]
     ]
+
+
+# -- the console's Models page ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KindOverview:
+    """One model kind of a shop on the Models page: what serves now, what is newest."""
+
+    kind: str
+    active: ModelVersion | None
+    can_roll_back: bool  # the pointer remembers a previous version that is still READY
+    latest: ModelVersion | None
+    version_count: int
+    awaiting_review: int  # READY versions newer than the active one, not activated
+
+
+def model_kinds_overview(shop: Shop, kinds: list[str]) -> list[KindOverview]:
+    """One row per kind in ``kinds`` (order kept), trained or not: four queries in all."""
+    pointers = {
+        pointer.kind: pointer
+        for pointer in ActiveModel.objects.filter(shop=shop).select_related("version", "previous_version")
+    }
+    counts = {
+        row["kind"]: (row["latest"], row["count"])
+        for row in ModelVersion.objects.filter(shop=shop)
+        .values("kind")
+        .annotate(latest=Max("number"), count=Count("id"))
+    }
+    latest_filter = Q()
+    for kind, (number, _) in counts.items():
+        latest_filter |= Q(kind=kind, number=number)
+    latest = {v.kind: v for v in ModelVersion.objects.filter(latest_filter, shop=shop)} if counts else {}
+    waiting: dict[str, int] = {}
+    for version in versions_awaiting_review(shop).only("kind"):
+        waiting[version.kind] = waiting.get(version.kind, 0) + 1
+    rows = []
+    for kind in kinds:
+        pointer = pointers.get(kind)
+        previous = pointer.previous_version if pointer else None
+        rows.append(
+            KindOverview(
+                kind=kind,
+                active=pointer.version if pointer else None,
+                can_roll_back=previous is not None and previous.status == ModelVersion.Status.READY,
+                latest=latest.get(kind),
+                version_count=counts.get(kind, (0, 0))[1],
+                awaiting_review=waiting.get(kind, 0),
+            )
+        )
+    return rows
+
+
+def model_version_history(shop: Shop, kind: str, *, limit: int) -> list[ModelVersion]:
+    """The newest ``limit`` versions of one kind, oldest first (the order of a chart over time)."""
+    newest = ModelVersion.objects.filter(shop=shop, kind=kind).order_by("-number")[:limit]
+    return list(reversed(newest))
+
+
+def training_runs_by_ids(shop: Shop, run_ids: list[int]) -> list[TrainingRun]:
+    """The shop's runs among ``run_ids`` (other shops' ids are left out), by kind, with their version."""
+    return list(TrainingRun.objects.filter(shop=shop, pk__in=run_ids).select_related("version").order_by("kind", "pk"))
+
+
+def training_runs_unfinished(shop: Shop) -> list[TrainingRun]:
+    """The shop's QUEUED and RUNNING runs (at most one per kind), by kind."""
+    return list(
+        TrainingRun.objects.filter(shop=shop, status__in=TrainingRun.UNFINISHED)
+        .select_related("version")
+        .order_by("kind", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Where a set of training runs (one "train now") stands, as one progress bar.
+
+    ``state``: "queued" while none has started, "running" while any is unfinished,
+    then "done" when every run succeeded, else "failed". ``percent`` averages the runs'
+    own progress, a finished run counting 100.
+    """
+
+    runs: list[TrainingRun]
+    state: str
+    percent: int
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed")
+
+
+def batch_progress(runs: list[TrainingRun]) -> BatchProgress | None:
+    if not runs:
+        return None
+    unfinished = [run for run in runs if not run.is_finished]
+    if unfinished:
+        started = any(run.status != TrainingRun.Status.QUEUED or run.attempts for run in runs)
+        state = "running" if started or len(unfinished) < len(runs) else "queued"
+    else:
+        succeeded = all(run.status == TrainingRun.Status.SUCCEEDED for run in runs)
+        state = "done" if succeeded else "failed"
+    percent = round(sum(100 if run.is_finished else run.progress for run in runs) / len(runs))
+    return BatchProgress(runs=runs, state=state, percent=percent)

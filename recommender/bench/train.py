@@ -1,6 +1,6 @@
 """``make bench-train``: a full retrain of every model kind on a synthetic shop at scale.
 
-    python -m recommender.bench.train [--items 100000] [--events 5000000] [--kind als ...]
+    python -m recommender.bench.train [--items 100000] [--events 5000000] [--kind als ...] [--data-dir DIR]
 
 1. The demo's synthetic shop (catalog.demo via recommender.bench.synthetic: 100k
    products, 5M events, of which the 10 % impressions do not count) is drawn once and
@@ -8,8 +8,12 @@
 2. Each kind is retrained in its own process, as a training run does it after building
    the dataset: fit on everything, evaluate on the temporal hold-out (a second fit on
    the earlier 80 % plus ranking the test shoppers), write the artifact atomically.
-   The process's wall time per stage and its peak resident memory (VmHWM, the arrays
-   included) are measured.
+   The process's wall and CPU time per stage and its peak resident memory (VmHWM, the
+   arrays included) are measured. Before the collaborative model, the issue's yardstick
+   is measured side by side in a process of its own: implicit's ALS alone (64 factors,
+   15 iterations) on the same shopper x product matrix. The goal of 60 s for the whole
+   retrain against "about 20 s" for that fit is checked as written and as the ratio
+   (<= 3), which a busy machine moves far less than the seconds.
 3. Embedding throughput of catalog.embedding.encode on the shop's product texts,
    items/s: fp32 vs bf16 autocast, 1 vs 2 torch threads.
 4. With DATABASE_URL on Postgres: the shop is loaded into a scratch database
@@ -28,13 +32,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench-results" / "train.txt"
 GOAL_ALS_S = 60.0
+# The issue's 60 s against implicit's "about 20 s here" for the bare fit, as a ratio that a
+# busy machine does not move: retrain wall time / bare fit wall time, measured side by side.
+GOAL_ALS_VS_REFERENCE = 3.0
 GOAL_ALL_KINDS_S = 600.0
 GOAL_PEAK_MB = 4096.0
 CHILD_TIMEOUT_S = 3600
@@ -49,6 +57,11 @@ def _peak_mb() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _setup_django() -> None:
@@ -84,8 +97,10 @@ def child_kind(kind: str, data_dir: Path) -> dict[str, Any]:
     config = kind_config(spec, Shop())  # an unsaved shop: the default merchandiser settings
     model = spec.algorithm_class(config).fit(interactions, features)
     fitted = time.monotonic()
+    cpu_fitted = _cpu_s()
     holdout = evaluate_holdout(spec.algorithm_class, config, interactions, features)
     evaluated = time.monotonic()
+    cpu_evaluated = _cpu_s()
 
     def write(directory: Path) -> None:
         model.save(directory / registry.MODEL_DIR)
@@ -96,6 +111,8 @@ def child_kind(kind: str, data_dir: Path) -> dict[str, Any]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "cpu_s": usage.ru_utime + usage.ru_stime - cpu_before,
+        "fit_cpu_s": cpu_fitted - cpu_before,
+        "evaluate_cpu_s": cpu_evaluated - cpu_fitted,
         "kind": kind,
         "fit_s": fitted - started,
         "evaluate_s": evaluated - fitted,
@@ -107,6 +124,47 @@ def child_kind(kind: str, data_dir: Path) -> dict[str, Any]:
         "artifact_mb": written.size_bytes / 2**20,
         "ndcg_at_10": holdout.metrics["ndcg_at_10"],
         "cases": holdout.metrics["cases"],
+    }
+
+
+def child_reference(data_dir: Path) -> dict[str, Any]:
+    """The issue's yardstick, measured side by side: implicit's ALS with its usual
+    settings (64 factors, 15 iterations, the training threads) fitting the shop's
+    shopper x product matrix (event counts), nothing else: no weighting, no evaluation.
+    The collaborative retrain's goal is 3 times this (60 s against about 20 s)."""
+    _setup_django()
+    import numpy as np
+    import scipy.sparse as sp
+    from django.conf import settings
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    from recommender.algorithms.data import Interactions
+
+    interactions = Interactions.load(data_dir / "interactions.npz")
+    matrix = sp.csr_matrix(
+        (np.ones(len(interactions), dtype=np.float32), (interactions.user, interactions.item)),
+        shape=(interactions.n_users, interactions.n_items),
+    )
+    matrix.sum_duplicates()
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.monotonic()
+    with threadpool_limits(limits=1, user_api="blas"):
+        model = AlternatingLeastSquares(
+            factors=64,
+            iterations=15,
+            dtype=np.float32,
+            calculate_training_loss=False,
+            num_threads=settings.TRAINING_THREADS,
+            random_state=0,
+        )
+        model.fit(matrix, show_progress=False)
+    seconds = time.monotonic() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "fit_s": seconds,
+        "cpu_s": usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime,
+        "nonzeros": int(matrix.nnz),
     }
 
 
@@ -242,6 +300,39 @@ def _postgres_dataset(data_dir: Path, database_url: str, log: Any) -> dict[str, 
             connection.execute(f'DROP DATABASE IF EXISTS "{bench_name}" WITH (FORCE)')
 
 
+@contextmanager
+def _data_directory(path: str | None) -> Iterator[Path]:
+    """``--data-dir`` (kept, so a rerun skips drawing the shop), else a temp directory."""
+    if path:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        yield Path(path)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        yield Path(tmp)
+
+
+def _synthetic_shop_arrays(data_dir: Path, n_items: int, n_events: int) -> tuple[int, int]:
+    """Draw the synthetic shop into ``data_dir`` unless the same one is there already;
+    (counted events, shoppers)."""
+    import pyarrow.parquet as pq
+
+    from recommender.bench.synthetic import demo_synthetic_shop
+
+    meta_path = data_dir / "meta.json"
+    wanted = {"items": n_items, "events": n_events}
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if {key: meta.get(key) for key in wanted} == wanted:
+            return int(meta["counted"]), int(meta["shoppers"])
+    shop = demo_synthetic_shop(n_items=n_items, n_events=n_events)
+    shop.interactions.save(data_dir / "interactions.npz")
+    shop.features.save(data_dir / "features.npz")
+    pq.write_table(shop.products, data_dir / "products.parquet")
+    counted, shoppers = len(shop.interactions), shop.interactions.n_users
+    meta_path.write_text(json.dumps({**wanted, "counted": counted, "shoppers": shoppers}))
+    return counted, shoppers
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=100_000)
@@ -250,6 +341,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--texts", type=int, default=1000, help="texts for the embedding throughput")
     parser.add_argument("--skip-embedding", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--data-dir", help="keep the synthetic shop here and reuse it on the next run")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
     if arguments.child:
@@ -258,6 +350,8 @@ def main(argv: list[str] | None = None) -> None:
             result = child_kind(rest[0], Path(rest[1]))
         elif mode == "embedding":
             result = child_embedding(Path(rest[0]), int(rest[1]))
+        elif mode == "reference":
+            result = child_reference(Path(rest[0]))
         elif mode == "pg-load":
             result = child_pg_load(Path(rest[0]))
         else:
@@ -266,9 +360,6 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     _setup_django()
-    import pyarrow.parquet as pq
-
-    from recommender.bench.synthetic import demo_synthetic_shop
     from recommender.kinds import KINDS
 
     lines: list[str] = []
@@ -282,19 +373,18 @@ def main(argv: list[str] | None = None) -> None:
 
     kinds = arguments.kind or list(KINDS)
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
-        data_dir = Path(tmp)
+    with _data_directory(arguments.data_dir) as data_dir:
         started = time.monotonic()
-        shop = demo_synthetic_shop(n_items=arguments.items, n_events=arguments.events)
-        shop.interactions.save(data_dir / "interactions.npz")
-        shop.features.save(data_dir / "features.npz")
-        pq.write_table(shop.products, data_dir / "products.parquet")
-        n_events, n_users = len(shop.interactions), shop.interactions.n_users
-        del shop
+        n_events, n_users = _synthetic_shop_arrays(data_dir, arguments.items, arguments.events)
         log(f"synthetic shop: {arguments.items} products, {arguments.events} events ({n_events} counted), "
             f"{n_users} shoppers ({time.monotonic() - started:.0f} s)")  # fmt: skip
         results = []
+        reference = None
         for kind in kinds:
+            if kind == "als":
+                log("reference: implicit's ALS alone (64 factors, 15 iterations) ...")
+                reference = _run_child(["reference", str(data_dir)])
+                log(f"  {reference['fit_s']:.1f} s")
             log(f"retraining {kind} ...")
             results.append(_run_child(["kind", kind, str(data_dir)]))
             log(f"  {results[-1]['total_s']:.1f} s, peak {results[-1]['peak_mb']:.0f} MB")
@@ -310,19 +400,26 @@ def main(argv: list[str] | None = None) -> None:
         f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after")  # fmt: skip
     out()
     out(f"{'kind':<16} {'fit s':>7} {'eval s':>7} {'(fit)':>7} {'save s':>7} {'total s':>8} {'cpu s':>7} "
-        f"{'peak MB':>8} {'artifact MB':>11} {'ndcg@10':>8} {'cases':>6}")  # fmt: skip
+        f"{'(fit)':>7} {'(eval)':>7} {'peak MB':>8} {'artifact MB':>11} {'ndcg@10':>8} {'cases':>6}")  # fmt: skip
     for r in results:
         out(
             f"{r['kind']:<16} {r['fit_s']:>7.1f} {r['evaluate_s']:>7.1f} {r['evaluate_fit_s']:>7.1f} "
-            f"{r['save_s']:>7.1f} {r['total_s']:>8.1f} {r['cpu_s']:>7.1f} {r['peak_mb']:>8.0f} "
+            f"{r['save_s']:>7.1f} {r['total_s']:>8.1f} {r['cpu_s']:>7.1f} {r['fit_cpu_s']:>7.1f} "
+            f"{r['evaluate_cpu_s']:>7.1f} {r['peak_mb']:>8.0f} "
             f"{r['artifact_mb']:>11.1f} {r['ndcg_at_10']:>8.4f} {r['cases']:>6}"
         )
     total = sum(r["total_s"] for r in results)
     peak = max(r["peak_mb"] for r in results)
     cpu = sum(r["cpu_s"] for r in results)
-    out(f"{'all kinds':<16} {'':>7} {'':>7} {'':>7} {'':>7} {total:>8.1f} {cpu:>7.1f} {peak:>8.0f}")
+    out(f"{'all kinds':<16} {'':>7} {'':>7} {'':>7} {'':>7} {total:>8.1f} {cpu:>7.1f} {'':>7} {'':>7} {peak:>8.0f}")
     out("(eval s includes (fit): the hold-out model is fitted on the first 80 % of event time;")
-    out(" cpu s: user + system time of the retrain, all threads; the machine's load inflates wall time)")
+    out(" cpu s: user + system time of the retrain, all threads, and of its fit and evaluation;")
+    out(" the machine's load inflates wall time, not cpu time)")
+    if reference:
+        out()
+        out(f"reference, side by side: implicit's ALS alone on the same {reference['nonzeros']} shopper x "
+            f"product cells, 64 factors, 15 iterations: {reference['fit_s']:.1f} s wall, "
+            f"{reference['cpu_s']:.1f} s cpu")  # fmt: skip
     if postgres:
         out()
         out(f"dataset from Postgres (binary COPY -> numpy): {postgres['events']} events, {postgres['items']} items "
@@ -339,12 +436,16 @@ def main(argv: list[str] | None = None) -> None:
     by_kind = {r["kind"]: r for r in results}
     if "als" in by_kind:
         targets.append(("als_retrain", by_kind["als"]["total_s"], GOAL_ALS_S, "s"))
+        if reference:
+            # The load-independent form of the same goal: 60 s against implicit's 20 s.
+            ratio = by_kind["als"]["total_s"] / reference["fit_s"]
+            targets.append(("als_retrain_vs_implicit_fit", ratio, GOAL_ALS_VS_REFERENCE, "x"))
     if set(KINDS) <= set(by_kind):
         targets.append(("all_kinds_retrain", total, GOAL_ALL_KINDS_S, "s"))
     targets.append(("peak_memory", peak, GOAL_PEAK_MB, "MB"))
     for name, measured, goal, unit in targets:
         verdict = "met" if measured <= goal else "missed"
-        out(f"target {name}: {measured:.1f} {unit} (goal <= {goal:.0f} {unit}) {verdict}")
+        out(f"target {name}: {measured:.1f} {unit} (goal <= {goal:g} {unit}) {verdict}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
 

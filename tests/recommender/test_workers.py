@@ -12,7 +12,15 @@ from recommender.artifacts import artifact_verify
 from recommender.models import ActiveModel, ModelVersion, TrainingRun
 from tests.factories import ShopFactory
 from tests.recommender.shop_data import build_shop_history
-from tests.recommender.workers import LEASE_S, Worker, manage, send_task, wait_until, worker_environment
+from tests.recommender.workers import (
+    LEASE_S,
+    PROCESS_TIMEOUT_S,
+    Worker,
+    manage,
+    send_task,
+    wait_until,
+    worker_environment,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -43,7 +51,7 @@ def test_a_worker_trains_every_kind_of_a_shop_end_to_end(tmp_path, artifact_dir)
         runs = _runs(shop)
         assert len(runs) == 8 and output.count("run ") == 8
         wait_until(
-            lambda: all(run.is_finished for run in _runs(shop)), timeout=240, interval=0.5, what="all runs finished"
+            lambda: all(run.is_finished for run in _runs(shop)), timeout=480, interval=0.5, what="all runs finished"
         )
     finally:
         worker.stop()
@@ -70,6 +78,11 @@ def test_a_worker_trains_every_kind_of_a_shop_end_to_end(tmp_path, artifact_dir)
         artifact_verify(version.artifact_path, version.artifact_sha256)
         assert _kind_dir_entries(artifact_dir, shop, run.kind) == ["1"]
     assert f"training run {runs[0].pk}: registered trending v1" in worker.log()
+    if "CELERY_BROKER_URL" not in env:
+        # The file-system broker keeps its exchange tables under the var directory too
+        # (kombu's default is "control" in the working directory, the repository here).
+        control = tmp_path / "var" / "broker" / "control"
+        assert {"default.exchange", "celery.pidbox.exchange"} <= {p.name for p in control.iterdir()}
 
 
 def test_a_run_killed_mid_training_finishes_once_on_another_worker(tmp_path, artifact_dir):
@@ -87,7 +100,7 @@ def test_a_run_killed_mid_training_finishes_once_on_another_worker(tmp_path, art
             run.refresh_from_db()
             return run.status == Status.RUNNING and run.stage == "fit"
 
-        wait_until(fitting, timeout=60, what="the run fitting")
+        wait_until(fitting, timeout=PROCESS_TIMEOUT_S, what="the run fitting")
         assert (run.attempts, run.progress) == (1, 10)
         killed = first.kill()
         assert len(killed) == 2  # the pool process and the parent
@@ -101,7 +114,12 @@ def test_a_run_killed_mid_training_finishes_once_on_another_worker(tmp_path, art
             run.refresh_from_db()
             return run.is_finished
 
-        wait_until(finished, timeout=120 + LEASE_S, interval=0.2, what="the run finished")
+        # (the new worker starts, the lease expires, the reaper requeues, the run trains again)
+        try:
+            wait_until(finished, timeout=2 * PROCESS_TIMEOUT_S + LEASE_S, interval=0.2, what="the run finished")
+        except AssertionError as error:
+            state = (run.status, run.stage, run.progress, run.attempts, run.error)
+            raise AssertionError(f"{error}; run {state}; second worker:\n{second.log()[-3000:]}") from None
     finally:
         first.stop()
         if second is not None:
@@ -127,18 +145,23 @@ def test_two_workers_and_a_duplicate_message_train_a_run_once(tmp_path, artifact
         manage(env, "train", "--shop", shop.slug, "--kind", "als", "--queue", "--config", SLOW_ALS)
         (run,) = _runs(shop)
         wait_until(
-            lambda: TrainingRun.objects.filter(pk=run.pk, stage="fit").exists(), timeout=60, what="the run fitting"
+            lambda: TrainingRun.objects.filter(pk=run.pk, stage="fit").exists(),
+            timeout=PROCESS_TIMEOUT_S,
+            what="the run fitting",
         )
         # A second delivery while the first is training (as Redis does after the visibility timeout).
         send_task(env, "recommender.tasks.training_run_execute", run.pk)
         wait_until(
             # (Redis may deliver it once more after the visibility timeout: also declined.)
             lambda: sum(w.log().count(f"training run {run.pk}: held by") for w in workers) >= 1,
-            timeout=60,
+            timeout=PROCESS_TIMEOUT_S,
             what="the duplicate delivery declined",
         )
         wait_until(
-            lambda: TrainingRun.objects.get(pk=run.pk).is_finished, timeout=120, interval=0.2, what="run finished"
+            lambda: TrainingRun.objects.get(pk=run.pk).is_finished,
+            timeout=PROCESS_TIMEOUT_S,
+            interval=0.2,
+            what="run finished",
         )
     finally:
         for worker in workers:

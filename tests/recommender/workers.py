@@ -21,7 +21,12 @@ from django.conf import settings
 from django.db import connection
 
 REPO = Path(settings.BASE_DIR)
-LEASE_S = 5
+# Short, so a killed worker's run comes back within seconds; not so short that a busy
+# machine (two cores shared by many processes) delays a heartbeat past it.
+LEASE_S = 10
+# Bounds of waits on other processes. Generous: on a loaded machine starting one
+# Django process can take most of a minute; the tests never wait longer than needed.
+PROCESS_TIMEOUT_S = 240.0
 
 
 def database_url() -> str:
@@ -89,7 +94,7 @@ class Worker:
     def log(self) -> str:
         return self.log_path.read_text()
 
-    def wait_ready(self, timeout: float = 90.0) -> None:
+    def wait_ready(self, timeout: float = PROCESS_TIMEOUT_S) -> None:
         """Until the pool process is up (it preloads the embedding model first)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -138,7 +143,7 @@ class Worker:
             self._log.close()
 
 
-def manage(env: dict[str, str], *args: str, timeout: float = 60.0) -> str:
+def manage(env: dict[str, str], *args: str, timeout: float = PROCESS_TIMEOUT_S) -> str:
     """Run ``manage.py <args>`` with the workers' environment; its output (fails on error)."""
     result = subprocess.run(
         [sys.executable, "manage.py", *args, "--skip-checks"],
@@ -174,7 +179,7 @@ def send_task(env: dict[str, str], name: str, *args: Any, queue: str = "training
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=PROCESS_TIMEOUT_S,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

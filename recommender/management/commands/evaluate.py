@@ -24,6 +24,17 @@ class Command(BaseCommand):
         parser.add_argument("--max-cases", type=int, help="default: TRAINING_EVAL_MAX_CASES")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        fraction, max_cases = options["train_fraction"], options["max_cases"]
+        if fraction is not None and not 0 < fraction < 1:
+            raise CommandError("--train-fraction must be between 0 and 1 (exclusive)")
+        if max_cases is not None and max_cases < 1:
+            raise CommandError("--max-cases must be at least 1")
+        try:
+            overrides = json.loads(options["config"])
+        except ValueError as error:
+            raise CommandError(f"--config is not JSON: {error}") from None
+        if not isinstance(overrides, dict):
+            raise CommandError("--config must be a JSON object of configuration overrides")
         shop = shop_by_slug(options["shop"])
         if shop is None:
             raise CommandError(f"no shop {options['shop']!r}")
@@ -34,7 +45,7 @@ class Command(BaseCommand):
         for kind in options["kind"]:
             spec = kind_spec(kind)
             try:
-                config = kind_config(spec, shop, json.loads(options["config"]))
+                config = kind_config(spec, shop, overrides)
             except ValueError as error:
                 raise CommandError(str(error)) from None
             started = time.monotonic()
@@ -43,8 +54,8 @@ class Command(BaseCommand):
                 config,
                 dataset.interactions,
                 dataset.features,
-                train_fraction=options["train_fraction"],
-                max_cases=options["max_cases"],
+                train_fraction=fraction,
+                max_cases=max_cases,
             )
             results[kind] = {**result.metrics, "seconds": round(time.monotonic() - started, 2)}
         self.stdout.write(json.dumps(results, indent=2))

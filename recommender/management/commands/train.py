@@ -38,6 +38,8 @@ class Command(BaseCommand):
             raise CommandError(f"no shop {options['shop']!r}")
         try:
             config = json.loads(options["config"])
+            if not isinstance(config, dict):
+                raise ValueError("--config must be a JSON object of configuration overrides")
             requested = training.training_run_request(
                 shop=shop,
                 kinds=options["kind"],
