@@ -317,18 +317,6 @@ def test_edit_strategy_writes_one_audit_entry_and_keeps_unknown_categories(shop:
     assert [e[1:] for e in audit(shop)] == [("update", "strategy", "New")]
 
 
-def test_strategy_preview_is_a_bounded_region_until_serving_adds_its_url(shop: Any, merchandiser: Client) -> None:
-    strategy = StrategyFactory(shop=shop)
-    html = merchandiser.get(f"/console/{shop.slug}/strategies/{strategy.pk}/").content.decode()
-    region = html[html.index('id="strategy-preview"') :]
-    assert (
-        'class="card card--bounded"'
-        in html[html.index('id="strategy-preview"') - 60 : html.index('id="strategy-preview"')]
-    )
-    assert "Available when serving is on" in region
-    assert "hx-get" not in region
-
-
 def test_delete_strategy_asks_first_and_refuses_one_in_use(shop: Any, merchandiser: Client) -> None:
     used = PlacementFactory(shop=shop, slug="pdp").default_strategy
     spare = StrategyFactory(shop=shop, name="Spare")

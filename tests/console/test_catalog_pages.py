@@ -101,7 +101,7 @@ def test_product_page_shows_cold_start_and_pending_embedding(shop: Any, viewer: 
     assert "Oak lamp" in html
     assert "Cold start: no events yet" in html
     assert "Text embedding pending" in html
-    assert "Available after the first training" in html
+    assert 'hx-trigger="load"' in html
     assert "<strong>0 events</strong>" in html
     assert "colour" in html and product.sku in html
 

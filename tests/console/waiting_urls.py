@@ -1,5 +1,8 @@
-"""A URL configuration with the names the merchandising pages wait for (serving's
-previews, analytics' results), to check that their regions switch on by themselves."""
+"""A URL configuration for the pages' waiting regions, to check that they switch on by
+themselves once their URL names exist. Nothing waits any more: analytics' results and
+promote (analytics/urls.py) and serving's strategy-preview and promotion-preview
+(recommender/preview_views.py, tested in tests/console/test_preview_pages.py) are real
+console URLs, so this is the real console plus whatever ``later`` lists."""
 
 from typing import Any
 
@@ -13,11 +16,7 @@ def waiting(request: HttpRequest, **kwargs: Any) -> HttpResponse:
     return HttpResponse("")
 
 
-later = [
-    path("strategies/preview/", waiting, name="strategy-preview"),
-    path("promotions/preview/", waiting, name="promotion-preview"),
-    path("experiments/<int:experiment_id>/results/", waiting, name="experiment-results"),
-]
+later: list[Any] = []
 urlpatterns = [
     path("console/", include(([*console_urls.urlpatterns, path("<slug:shop_slug>/", include(later))], "console"))),
 ]
