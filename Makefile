@@ -14,7 +14,7 @@ PORT ?= 8000
 STOREFRONT_PORT ?= 8001
 
 .PHONY: help install run test test-fast lint typecheck migrate worker beat web \
-	bench-ingest bench-quality bench-train bench-serve bench-analytics bench-console clean
+	bench-ingest bench-quality bench-train bench-serve bench-analytics bench-console bench-widget clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,7 +34,7 @@ migrate: install ## apply database migrations
 run: install ## set up and run the demo: web + API on :8000, storefront on :8001, worker and beat
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) manage.py load_demo
+	$(PY) manage.py load_demo --train
 	$(PY) manage.py run_demo --host $(HOST) --port $(PORT) --storefront-port $(STOREFRONT_PORT)
 
 test: install ## run the whole test suite (slow and browser tests included), as CI does
@@ -56,8 +56,8 @@ bench-ingest: install ## events/s through the API and import_events vs raw COPY 
 bench-quality: install ## offline quality on MovieLens 100K vs baselines
 	$(PY) -m recommender.bench.quality
 
-bench-train: install ## full retrain of every model kind at 100k products / 5M events
-	$(PY) -m recommender.bench.train
+bench-train: install ## full retrain of every model kind at 100k products / 5M events (BENCH_TRAIN_ARGS="--kind als ...")
+	$(PY) -m recommender.bench.train $(BENCH_TRAIN_ARGS)
 
 bench-serve: install ## recommendation API throughput and latency vs a trivial endpoint (needs Postgres, Redis)
 	$(PY) -m recommender.bench.serve
@@ -67,6 +67,9 @@ bench-analytics: install ## dashboard query time on rollups vs raw scan (needs P
 
 bench-console: install ## console page response times on the demo shop
 	$(PY) -m recsite.bench.console
+
+bench-widget: install ## widget.js gzipped size, and page load to rendered list on the demo storefront (Chromium)
+	$(PY) -m recsite.storefront.bench
 
 clean: ## remove the local database, caches and artifacts (var/)
 	rm -rf var staticfiles

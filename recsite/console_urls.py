@@ -11,6 +11,8 @@ from django.urls import include, path
 from analytics.urls import console_urlpatterns as analytics_pages
 from campaigns.urls import console_urlpatterns as campaigns_pages
 from catalog.urls import console_urlpatterns as catalog_pages
+from recommender import preview_views
+from recommender.console_urls import console_urlpatterns as models_pages
 from recsite import planning, views
 
 app_name = "console"
@@ -23,6 +25,14 @@ shop_pages = [
     *catalog_pages,
     *campaigns_pages,
     *analytics_pages,
+    *models_pages,
+    # Recommendations shown in the console (recommender/preview_views.py).
+    path("preview/", preview_views.preview, name="preview"),
+    path("preview/products/", preview_views.preview_products, name="preview-products"),
+    path("strategies/preview/", preview_views.strategy_preview, name="strategy-preview"),
+    path("promotions/preview/", preview_views.promotion_preview, name="promotion-preview"),
+    path("catalog/recommendations/<path:sku>", preview_views.product_recommendations, name="product-recommendations"),
+    path("shoppers/recommendations/", preview_views.shopper_recommendations, name="shopper-recommendations"),
 ]
 
 urlpatterns = [

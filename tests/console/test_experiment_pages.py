@@ -276,14 +276,21 @@ def test_detail_shows_definition_variants_and_the_bounded_results(shop: Any, vie
     assert f'<a href="/console/{shop.slug}/strategies/{strategy.pk}/">Trending mix</a>' in html
     assert '<span class="badge badge--neutral">Off</span>' in html and "<td>3</td>" in html
     assert "<td>holdout 20% · control 60% · trend 40%</td>" in html
+    results_url = f"/console/{shop.slug}/experiments/{experiment.pk}/results/"
     results = html[html.index('id="experiment-results"') :]
-    assert "Available with analytics" in results and "hx-get" not in results
-    # Promote winner waits for the analysis' sample ratio check.
     assert (
-        '<button class="button button--secondary" type="button" disabled aria-describedby="promote-why">'
-        "Promote winner</button>" in html
+        f'<div id="experiment-results-body" aria-live="polite" hx-get="{results_url}" hx-target="this" '
+        f'hx-trigger="load" hx-swap="innerHTML"><a href="{results_url}">Show the results</a></div>' in results
     )
     assert "Stop…" not in html  # a viewer has no actions
+    # The region analytics fills: every arm of version 1 (the holdout too), no units yet,
+    # and no promote form for a viewer.
+    region = viewer.get(results_url, HTTP_HX_REQUEST="true").content.decode()
+    first_table = region[: region.index("</table>")]
+    arms = re.findall(r'<tr>\s*<td><span class="table__primary">([^<]+)</span>', first_table)
+    assert arms == ["control", "trend", "holdout"]
+    assert "No units yet in version 1." in region
+    assert "<html" not in region and "Promote winner" not in region
 
 
 def test_start_and_stop_through_the_pages_ask_first_and_are_audited(

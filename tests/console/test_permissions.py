@@ -175,6 +175,29 @@ MATRIX: dict[str, dict[str, Needs | Fixed]] = {
     "experiment-start": {"POST": Needs("merchandiser", 200)},  # the confirm dialog
     "experiment-stop": {"POST": Needs("merchandiser", 200)},  # the confirm dialog
     "experiment-delete": {"POST": Needs("merchandiser", 200)},  # the confirm dialog
+    # Analytics (analytics/urls.py).
+    "analytics": {"GET": Needs("viewer", 200)},
+    "experiment-results": {"GET": Needs("viewer", 200)},
+    "experiment-results-csv": {"GET": Needs("viewer", 200)},
+    "experiment-promote": {"POST": Needs("merchandiser", 302, data={"variant": "treatment"})},  # a draft: refused
+    # Models (recommender/console_urls.py). The matrix shop has no trained version: activating
+    # an unknown version is a 404 for an admin, rolling back without a previous version an error message.
+    "models": {"GET": Needs("viewer", 200)},
+    "model-train": {"POST": Needs("merchandiser", 302, data={"kind": "als"})},
+    "model-training": {"GET": Needs("viewer", 302)},  # not htmx: back to the page
+    "model-activate": {"POST": Needs("admin", 404, data={"version": "999999999"})},
+    "model-rollback": {"POST": Needs("admin", 302, data={"kind": "als"})},
+    "model-learning": {
+        "GET": Needs("merchandiser", 200),
+        "POST": Needs("merchandiser", 302, data={**SETTINGS_FORM, "weight_view": "0.5"}),
+    },
+    # Recommendations in the console (recommender/preview_views.py).
+    "preview": {"GET": Needs("viewer", 200), "POST": Needs("viewer", 200, data={"placement": "{placement_slug}"})},
+    "preview-products": {"GET": Needs("viewer", 200)},
+    "strategy-preview": {"GET": Needs("viewer", 200)},
+    "promotion-preview": {"GET": Needs("viewer", 200)},
+    "product-recommendations": {"GET": Needs("viewer", 200)},
+    "shopper-recommendations": {"POST": Needs("viewer", 200, data={"shopper_id": "s-1"})},
 }
 
 
