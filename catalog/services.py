@@ -21,7 +21,7 @@ from catalog.redis_cache import cache_delete_many
 from catalog.validation import Problem, ValidEvent, ValidProduct, validate_event, validate_product
 
 TEXT_FIELDS = frozenset({"title", "description", "category", "brand", "tags", "attributes"})
-SHOPPER_HISTORY_CACHE_S = 60
+SHOPPER_HISTORY_CACHE_S = 3600  # ingestion and erasure delete the entry on commit
 
 
 @dataclass(frozen=True, slots=True)

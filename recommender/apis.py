@@ -57,10 +57,12 @@ def parse_request(query: Any, *, secret_key: bool) -> RecommendationRequest:
     limit = None
     raw_limit = query.get("limit")
     if raw_limit is not None:
-        if not raw_limit.strip().isdigit() or not 1 <= int(raw_limit) <= MAX_SIZE:
+        digits = raw_limit.strip()
+        # isdecimal() and ASCII only: "²" is a digit to isdigit() but not a number to int().
+        if not (digits.isascii() and digits.isdecimal()) or not 1 <= int(digits) <= MAX_SIZE:
             problems["limit"] = [f"must be a whole number from 1 to {MAX_SIZE}"]
         else:
-            limit = int(raw_limit)
+            limit = int(digits)
     explain = (query.get("explain") or "").strip().lower()
     if explain not in _TRUE | _FALSE:
         problems["explain"] = ["must be 1 or 0"]

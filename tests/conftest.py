@@ -1,7 +1,7 @@
 """Shared fixtures: a shop with keys, API clients that send those keys."""
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -22,10 +22,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(autouse=True)
 def _isolated_cache(settings: Any, tmp_path: Any) -> None:
     """Each test gets its own empty cache (throttle counters, shopper history)."""
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": str(tmp_path)}}
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": str(tmp_path)}
+    }
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _serving_isolated(request: pytest.FixtureRequest, settings: Any, tmp_path: Any) -> Iterator[None]:
+    """No serving state, refresher or served-list flusher carried from one test to the
+    next or left running over a test's open transaction. Tests that need the threads
+    turn them on themselves; browser tests keep them (a live server runs as production)."""
+    from recommender.serving.log import served_log
+    from recommender.serving.state import registry
+
+    if request.node.get_closest_marker("browser") is None:
+        settings.SERVING_BACKGROUND_THREADS = False
+    settings.SERVING_INDEX_DIR = tmp_path / "serving-indexes"
+    registry.reset()
+    served_log.stop(flush=False)
+    served_log.discard()
+    yield
+    registry.reset()
+    served_log.stop(flush=False)
+    served_log.discard()
 
 
 @pytest.fixture(autouse=True)

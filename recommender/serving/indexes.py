@@ -110,9 +110,7 @@ class HnswIndex:
         return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
 
 
-def vector_index(
-    vectors: np.ndarray, rows: np.ndarray, *, key: str, queries: np.ndarray | None = None
-) -> VectorIndex:
+def vector_index(vectors: np.ndarray, rows: np.ndarray, *, key: str, queries: np.ndarray | None = None) -> VectorIndex:
     """An index over ``vectors`` (row i is model item ``rows[i]``): exact below
     SERVING_ANN_MIN_ITEMS rows, else the cached (or newly built) HNSW index named ``key``.
 
@@ -199,7 +197,9 @@ def exact_top(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
 
 def recall_at(found: list[np.ndarray] | np.ndarray, exact: np.ndarray, at: int = RECALL_AT) -> float:
     """Mean share of each query's exact top ``at`` that the approximate top ``at`` found."""
-    hits = [len(set(f[:at].tolist()) & set(e[:at].tolist())) / min(at, len(e)) for f, e in zip(found, exact, strict=True)]
+    hits = [
+        len(set(f[:at].tolist()) & set(e[:at].tolist())) / min(at, len(e)) for f, e in zip(found, exact, strict=True)
+    ]
     return float(np.mean(hits)) if hits else 1.0
 
 

@@ -10,7 +10,12 @@ flushed at process exit (atexit), and ``flush()`` writes it at once (tests, shut
 
 Bounded: beyond ``MAX_BUFFERED`` records (the database is down or far behind) the
 oldest are dropped and counted in ``dropped``, logged once per flush. A batch that
-fails to write is put back at the head of the buffer and retried on the next flush.
+cannot be written because of the database (down, restarting: an operational error)
+is put back at the head of the buffer and retried on the next flush. A batch the
+database refuses for its data (a record whose shop was deleted since it was served)
+is written record by record instead: the good ones go in, each refused record is
+logged with the reason and counted in ``rejected``, and never blocks the records
+behind it. ``stop()`` ends the flusher (writing what is left when asked).
 """
 
 import atexit
@@ -27,7 +32,7 @@ from typing import Any
 import orjson
 import psycopg
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
 from catalog.models import Shop
 from catalog.services import shopper_ids_by_hash
@@ -83,9 +88,11 @@ class ServedListLog:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._thread_pid = 0
         self.dropped = 0
+        self.rejected = 0
         self.written = 0
 
     def record(self, record: ServedRecord) -> None:
@@ -115,12 +122,14 @@ class ServedListLog:
                 if not batch:
                     break
                 try:
-                    _write(batch)
+                    stored, rejected = _write_batch(batch)
                 except Exception:
                     with self._lock:
                         self._buffer[:0] = batch
+                    self.written += written
                     raise
-                written += len(batch)
+                written += stored
+                self.rejected += rejected
             self.written += written
             if self.dropped:
                 logger.warning("served-list log: %d records dropped so far (buffer full)", self.dropped)
@@ -130,14 +139,32 @@ class ServedListLog:
         with self._lock:
             if self._thread is not None and self._thread_pid == os.getpid() and self._thread.is_alive():
                 return
-            self._thread = threading.Thread(target=self._run, name="served-list-flusher", daemon=True)
+            self._stop = threading.Event()
+            self._thread = threading.Thread(
+                target=self._run, args=(self._stop,), name="served-list-flusher", daemon=True
+            )
             self._thread_pid = os.getpid()
             self._thread.start()
 
-    def _run(self) -> None:
-        while True:
+    def stop(self, *, flush: bool = True) -> None:
+        """End this process's flusher thread and wait for it; then write what is still
+        buffered (``flush``) or leave it buffered. Idempotent; a later ``record`` starts
+        a new flusher (when SERVING_BACKGROUND_THREADS)."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._stop.set()
+        self._wake.set()
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout=30)
+        if flush and self.pending():
+            self.flush()
+
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             self._wake.wait(FLUSH_INTERVAL_S)
             self._wake.clear()
+            if stop.is_set():
+                break
             try:
                 self.flush()
             except Exception:
@@ -163,6 +190,18 @@ def _shopper_ids(batch: Sequence[ServedRecord]) -> dict[tuple[int, str], int]:
     return found
 
 
+def _write_batch(batch: Sequence[ServedRecord]) -> tuple[int, int]:
+    """(stored, rejected). Raises on an operational error (nothing is lost: the caller
+    keeps the batch; records stored already are skipped when it is retried)."""
+    try:
+        _write(batch)
+        return len(batch), 0
+    except (IntegrityError, DataError, psycopg.IntegrityError, psycopg.DataError) as refused:
+        # The data, not the database: retrying the whole batch would fail forever.
+        logger.warning("served-list log: batch of %d refused (%s); writing it record by record", len(batch), refused)
+        return _write_each(batch)
+
+
 def _write(batch: Sequence[ServedRecord]) -> None:
     shoppers = _shopper_ids(batch)
     if connection.vendor == "postgresql":
@@ -170,38 +209,64 @@ def _write(batch: Sequence[ServedRecord]) -> None:
             _copy(batch, shoppers)
             return
         except (IntegrityError, psycopg.IntegrityError) as error:
-            # A batch retried after its commit was in doubt (ids already stored), or a
-            # shopper erased since the look-up above: insert row by row semantics instead
-            # (ids already stored are skipped; a vanished shopper fails again, the batch
-            # goes back to the buffer and the next look-up no longer finds the shopper).
+            # A batch retried after its commit was in doubt (ids already stored): the
+            # bulk insert skips those. A record the insert refuses too (a shopper erased
+            # since the look-up above, a shop deleted) sends the batch to _write_each.
             logger.warning("served-list log: COPY refused (%s); inserting the batch instead", error)
     _insert(batch, shoppers)
+
+
+def _row(record: ServedRecord, shoppers: dict[tuple[int, str], int]) -> ServedList:
+    r = record
+    return ServedList(
+        request_id=r.request_id,
+        shop_id=r.shop_id,
+        placement_slug=r.placement_slug,
+        experiment_id=r.experiment_id,
+        experiment_version=r.experiment_version,
+        variant=r.variant,
+        shopper_id=shoppers.get((r.shop_id, r.shopper_key_hash)),
+        unit_hash=r.unit_hash,
+        session=r.session,
+        context_skus=r.context_skus,
+        items=r.items,
+        model_versions=r.model_versions,
+        latency_ms=r.latency_ms,
+        served_at=r.served_at,
+    )
 
 
 def _insert(batch: Sequence[ServedRecord], shoppers: dict[tuple[int, str], int]) -> None:
     with transaction.atomic():
         ServedList.objects.bulk_create(
-            [
-                ServedList(
-                    request_id=r.request_id,
-                    shop_id=r.shop_id,
-                    placement_slug=r.placement_slug,
-                    experiment_id=r.experiment_id,
-                    experiment_version=r.experiment_version,
-                    variant=r.variant,
-                    shopper_id=shoppers.get((r.shop_id, r.shopper_key_hash)),
-                    unit_hash=r.unit_hash,
-                    session=r.session,
-                    context_skus=r.context_skus,
-                    items=r.items,
-                    model_versions=r.model_versions,
-                    latency_ms=r.latency_ms,
-                    served_at=r.served_at,
-                )
-                for r in batch
-            ],
+            [_row(r, shoppers) for r in batch],
             ignore_conflicts=True,  # a batch retried after a failed commit may be in already
         )
+
+
+def _write_each(batch: Sequence[ServedRecord]) -> tuple[int, int]:
+    """Write a refused batch record by record, each in its own transaction: (stored,
+    rejected). The shoppers are looked up again (one erased since the batch's look-up
+    is simply no longer linked); a record the database still refuses (its shop is
+    gone) is logged and left out. An operational error propagates: the caller keeps
+    what was not written."""
+    shoppers = _shopper_ids(batch)
+    stored = rejected = 0
+    for record in batch:
+        try:
+            # One transaction each: foreign keys are checked at commit (deferred).
+            with transaction.atomic():
+                ServedList.objects.bulk_create([_row(record, shoppers)], ignore_conflicts=True)
+            stored += 1
+        except (IntegrityError, DataError) as refused:
+            rejected += 1
+            logger.error(
+                "served-list log: list %s of shop %s refused and left out: %s",
+                record.request_id,
+                record.shop_id,
+                refused,
+            )
+    return stored, rejected
 
 
 def _copy(batch: Sequence[ServedRecord], shoppers: dict[tuple[int, str], int]) -> None:

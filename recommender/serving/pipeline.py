@@ -207,8 +207,13 @@ def _fallbacks(
         pools.append(("trending", view.spaces["trending"].rankings_to_snapshot(lists.items, lists.scores).items))
     pools.append(("recent", state.by_recency))
     for origin, pool in pools:
-        for start in range(0, len(pool), FALLBACK_CHUNK):
-            chunk = np.asarray(pool[start : start + FALLBACK_CHUNK], dtype=np.int64)
+        # Chunks double in size: a short list is filled from the first chunk, and one
+        # that rules or the category cap keep short (every fallback buried or held back)
+        # reaches the end of a large catalog in a dozen vectorised steps, not hundreds.
+        start, chunk_size = 0, FALLBACK_CHUNK
+        while start < len(pool):
+            chunk = np.asarray(pool[start : start + chunk_size], dtype=np.int64)
+            start, chunk_size = start + chunk_size, chunk_size * 2
             ok = passes(snapshot, chunk, strategy.filters, signals, categories)
             if rules is not None:
                 ok &= ~rules.excluded[chunk]

@@ -11,6 +11,7 @@ is less than ``SESSION_GAP_S`` old. A shopper returning after a day has history 
 no live session.
 """
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,7 +43,7 @@ class Signals:
     def has_history(self) -> bool:
         return len(self.history) > 0
 
-    @property
+    @functools.cached_property
     def purchased(self) -> np.ndarray:
         return np.unique(self.history[self.history_type == _PURCHASE])
 

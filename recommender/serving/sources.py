@@ -41,6 +41,7 @@ SECONDS_PER_DAY = 86_400.0
 SIMILAR_ANCHORS_FROM_HISTORY = 5
 
 _EMPTY = Ranking(items=np.zeros(0, dtype=np.int32), scores=np.zeros(0, dtype=np.float32))
+_EMPTY_POSITIONS = np.zeros(0, dtype=np.intp)
 
 
 @dataclass
@@ -143,7 +144,7 @@ def _text_neighbours(source: SourceInput, anchors: np.ndarray) -> Ranking:
     fresh = view.fresh_text
     vectors = []
     for anchor in anchors.tolist():
-        at = np.flatnonzero(fresh.indices == anchor) if len(fresh) else ()
+        at = np.flatnonzero(fresh.indices == anchor) if len(fresh) else _EMPTY_POSITIONS
         if len(at):  # a fresh embedding is newer than the model's
             vectors.append(fresh.vectors[at[0]])
         elif text is not None and (item := view.spaces["text_similarity"].from_snapshot[anchor]) >= 0:

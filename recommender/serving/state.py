@@ -15,9 +15,10 @@ version and time zone (one query) and the active model versions (one query) - an
 one moved builds a new state off the request path, reusing every unchanged part, then
 swaps the reference (one attribute assignment: atomic). A model version activated or
 rolled back is therefore served within ``SERVING_REFRESH_S`` plus its load time, with
-no restart and no failed request. A version that cannot be loaded (corrupt artifact)
-is logged and skipped; the state keeps the version it had. The thread uses a
-short-lived database connection per cycle.
+no restart and no failed request. A version that cannot be loaded (a corrupt artifact,
+or any other error while loading it) is logged and skipped, once per process; the
+state keeps the version it had. The thread uses a short-lived database connection
+per cycle.
 
 Rules are compiled here, not on the request path: for every placement where promotions
 may apply, for the current and the next minute (schedules have minute resolution), and
@@ -198,9 +199,15 @@ def _load_models(
         read_at[version.version_id] = version.data_read_at
         try:
             loaded[version.version_id] = _timed_load(version, shop_id)
-        except (ArtifactCorrupt, OSError, ValueError) as error:
+        except ArtifactCorrupt as error:  # the registry marked it FAILED
             failed.add(version.version_id)
             logger.error("serving: %s v%s of shop %s not loaded: %s", version.kind, version.number, shop_id, error)
+        except Exception:
+            # Any other failure to load (an artifact of an older format, an index that
+            # cannot be built) must not fail every refresh, nor every request of a
+            # process without a state yet: skip the version, keep serving the previous.
+            failed.add(version.version_id)
+            logger.exception("serving: %s v%s of shop %s not loaded", version.kind, version.number, shop_id)
     return loaded, read_at
 
 

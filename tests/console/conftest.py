@@ -1,7 +1,6 @@
 """Console fixtures: a shop with one member per role, an outsider (admin of another shop),
 and clients signed in as each; the admin's session has a verified TOTP device."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,8 +15,6 @@ from campaigns.models import SeasonalSuggestion
 from campaigns.services import VariantSpec
 from catalog.audit import Actor
 from catalog.models import ApiKey, Membership, UploadJob
-from recommender.serving.log import served_log
-from recommender.serving.state import registry
 from tests.factories import (
     CategoryFactory,
     PlacementFactory,
@@ -28,23 +25,6 @@ from tests.factories import (
 )
 
 ROLES = ("viewer", "merchandiser", "admin")
-
-
-@pytest.fixture(autouse=True)
-def _serving_isolated(request: Any, settings: Any, tmp_path: Any) -> Iterator[None]:
-    """Pages that show recommendations build serving state: no refresher or log flusher
-    thread outlives a test, and no state is carried from one test to the next. Browser
-    tests keep the threads (a live server refreshes as production does)."""
-    if request.node.get_closest_marker("browser") is None:
-        settings.SERVING_BACKGROUND_THREADS = False
-    settings.SERVING_INDEX_DIR = tmp_path / "serving-indexes"
-    registry.reset()
-    served_log.stop(flush=False)
-    served_log.discard()
-    yield
-    registry.reset()
-    served_log.stop(flush=False)
-    served_log.discard()
 
 
 @pytest.fixture(autouse=True)

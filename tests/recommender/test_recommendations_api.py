@@ -73,7 +73,7 @@ def test_limit_sets_the_size_up_to_what_the_shop_has(api, sk, limit, count):
     assert len(response.json()["items"]) == count
 
 
-@pytest.mark.parametrize("limit", ["0", "51", "-1", "ten", "", "2.5"])
+@pytest.mark.parametrize("limit", ["0", "51", "-1", "ten", "", "2.5", "\u00b2", "\u0663"])
 def test_a_limit_out_of_bounds_is_a_clear_400(api, sk, limit):
     response = api(sk).get(URL, {"placement": "home", "limit": limit})
 

@@ -2,7 +2,9 @@
 
 import pytest
 
-from tests.recommender.serving.fixtures import serving_isolated  # noqa: F401  (the fixture, used below)
+from tests.recommender.serving import fixtures
+
+serving_isolated = fixtures.serving_isolated  # the fixture, made visible to this directory
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
 from catalog.audit import Actor
 from catalog.models import Shop
@@ -27,9 +28,11 @@ def serving_isolated(settings: Any, tmp_path: Path) -> Iterator[None]:
     settings.SERVING_BACKGROUND_THREADS = False
     settings.SERVING_INDEX_DIR = tmp_path / "serving-indexes"
     registry.reset()
+    served_log.stop(flush=False)
     served_log.discard()
     yield
     registry.reset()
+    served_log.stop(flush=False)  # a test that turned the threads on: no flusher outlives it
     served_log.discard()
 
 
@@ -42,7 +45,11 @@ def train(shop: Shop, kinds: Sequence[str], config: dict[str, Any] | None = None
         (requested,) = training.training_run_request(
             shop=shop, kinds=[kind], actor=SYSTEM, config=overrides, enqueue=False
         )
-        run = training.training_run_execute(run_id=requested.run.pk)
+        # The lease's heartbeat thread has its own connection, which cannot see a run
+        # created inside a test's transaction: a lease longer than any test run keeps it
+        # from beating (and from declaring the lease lost) while the model trains.
+        with override_settings(TRAINING_LEASE_S=3600):
+            run = training.training_run_execute(run_id=requested.run.pk)
         assert run is not None and run.status == TrainingRun.Status.SUCCEEDED, (kind, run and run.error)
         versions.append(ModelVersion.objects.get(training_run=run))
     return versions

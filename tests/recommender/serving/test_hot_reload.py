@@ -8,9 +8,11 @@ import threading
 import time
 
 import pytest
+from django.db import connection
 
-from recommender.models import ActiveModel
+from recommender.models import ActiveModel, ServedList
 from recommender.registry import model_rollback, model_version_activate
+from recommender.serving.log import served_log
 from recommender.serving.state import registry
 from tests.factories import ShopFactory
 from tests.recommender.serving.fixtures import SYSTEM, placement, serve, train
@@ -44,8 +46,10 @@ def test_versions_swap_under_concurrent_requests_without_a_failure(settings):
                 served_versions.append((time.monotonic(), served.model_versions["trending"]))
                 if len(served.items) != 10:
                     short.append(len(served.items))
-        except BaseException as error:  # noqa: BLE001 - any failure of a request fails the test
+        except BaseException as error:  # any failure of a request fails the test
             failures.append(error)
+        finally:
+            connection.close()  # this thread's own connection (the shopper history read)
 
     def wait_for(version_id: int, since: float) -> float:
         deadline = since + SWAP_WITHIN_S
@@ -53,7 +57,11 @@ def test_versions_swap_under_concurrent_requests_without_a_failure(settings):
             if any(at > since and v == version_id for at, v in served_versions[-CLIENTS * 4 :]):
                 return time.monotonic() - since
             time.sleep(0.02)
-        raise AssertionError(f"version {version_id} not served within {SWAP_WITHIN_S} s")
+        since_then = [v for at, v in served_versions if at > since]
+        raise AssertionError(
+            f"version {version_id} not served within {SWAP_WITHIN_S} s: {len(since_then)} requests since, "
+            f"serving {sorted(set(since_then))}; failures {failures[:3]}"
+        )
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
     for thread in threads:
@@ -72,9 +80,12 @@ def test_versions_swap_under_concurrent_requests_without_a_failure(settings):
         for thread in threads:
             thread.join(30)
         registry.stop()
+        served_log.stop()  # the flusher wrote in the background; the rest is written now
 
     assert failures == []
     assert short == []
+    # Every list served during the swaps is in the log, once.
+    assert ServedList.objects.filter(shop=shop).count() == len(served_versions) + 1
     assert to_second < SWAP_WITHIN_S and back_to_first < SWAP_WITHIN_S
     # Once swapped, every later request serves the new version: no request sees a mix.
     assert {v for at, v in served_versions if at > started + back_to_first + 0.3} == {first}

@@ -3,16 +3,19 @@ after the response, with exactly what was served and why."""
 
 import hashlib
 import hmac
+import threading
+import time
 import uuid
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 
 from campaigns.services import experiment_create, experiment_start
 from catalog.models import Shopper
 from catalog.services import shopper_key_hash
 from recommender.models import ModelVersion, ServedList
-from recommender.serving.log import served_log
+from recommender.serving.log import FLUSH_INTERVAL_S, ServedRecord, served_log
 from tests.factories import ShopFactory, make_key
 from tests.recommender.serving.fixtures import SYSTEM, placement, train
 from tests.recommender.shop_data import build_shop_history
@@ -133,3 +136,83 @@ def test_experiment_exposures_are_logged_with_their_variant(api, shop):
         (experiment.pk, experiment.version, "a"),
         (experiment.pk, experiment.version, "b"),
     }
+
+
+def _orphan(shop_id: int) -> ServedRecord:
+    """A list served for a shop that is gone by the time the log writes it."""
+    return ServedRecord(
+        request_id=uuid.uuid4(),
+        shop_id=shop_id,
+        placement_slug="home",
+        experiment_id=None,
+        experiment_version=None,
+        variant="",
+        shopper_key_hash="",
+        unit_hash="",
+        session="",
+        context_skus=[],
+        items=[],
+        model_versions={},
+        latency_ms=1.0,
+        served_at=timezone.now(),
+    )
+
+
+@pytest.mark.django_db(transaction=True)  # foreign keys are checked when a transaction commits
+def test_a_list_the_database_refuses_is_left_out_without_blocking_the_others(api):
+    shop = ShopFactory()
+    build_shop_history(shop)
+    placement(shop, "home", {"sources": {"new_arrivals": 1.0}, "size": 3})
+    client = api(make_key(shop, "secret"))
+    gone = ShopFactory()
+    gone_id = gone.pk
+    gone.delete()
+    first = client.get(URL, {"placement": "home"}).json()
+    served_log.record(_orphan(gone_id))
+    last = client.get(URL, {"placement": "home"}).json()
+    rejected_before = served_log.rejected
+
+    assert served_log.flush() == 2
+
+    assert served_log.pending() == 0  # nothing is retried forever
+    assert served_log.rejected == rejected_before + 1
+    assert {str(r) for r in ServedList.objects.values_list("request_id", flat=True)} == {
+        first["request_id"],
+        last["request_id"],
+    }
+
+
+def test_a_batch_the_database_cannot_take_now_is_kept_and_written_later(api, shop, monkeypatch):
+    client = api(make_key(shop, "secret"))
+    client.get(URL, {"placement": "home"})
+    client.get(URL, {"placement": "home"})
+
+    def down(batch):
+        raise OperationalError("the database is restarting")
+
+    monkeypatch.setattr("recommender.serving.log._write", down)
+    with pytest.raises(OperationalError):
+        served_log.flush()
+    assert served_log.pending() == 2 and ServedList.objects.count() == 0
+
+    monkeypatch.undo()
+    assert served_log.flush() == 2
+    assert ServedList.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)  # the flusher thread writes with its own connection
+def test_the_flusher_thread_writes_in_the_background_and_stops(api, settings):
+    settings.SERVING_BACKGROUND_THREADS = True
+    shop = ShopFactory()
+    build_shop_history(shop)
+    placement(shop, "home", {"sources": {"new_arrivals": 1.0}, "size": 3})
+    client = api(make_key(shop, "secret"))
+
+    served = [client.get(URL, {"placement": "home"}).json()["request_id"] for _ in range(5)]
+    deadline = time.monotonic() + 10 * FLUSH_INTERVAL_S
+    while ServedList.objects.count() < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert {str(r) for r in ServedList.objects.values_list("request_id", flat=True)} == set(served)
+    served_log.stop()
+    assert not any(t.name == "served-list-flusher" and t.is_alive() for t in threading.enumerate())

@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 import pytest
 
 from catalog.services import product_deactivate
-from recommender.models import ActiveModel
-from recommender.registry import model_rollback, model_version_activate
+from recommender.artifacts import artifact_absolute_path
+from recommender.models import ActiveModel, ModelVersion
+from recommender.registry import MODEL_DIR, model_rollback, model_version_activate
 from recommender.serving.state import registry
 from tests.factories import ShopFactory
 from tests.recommender.serving.fixtures import SYSTEM, placement, serve, skus, train
@@ -85,3 +86,44 @@ def test_rules_are_compiled_ahead_for_this_minute_and_the_next(shop):
     minute = int(datetime.now(UTC).timestamp() // 60)
     assert {key for key in state.rules if key[0] == "home"} >= {("home", minute), ("home", minute + 1)}
     assert [rule.source_id for rule in state.rules[("home", minute)].rules] == [promotion.pk]
+
+
+def test_a_corrupt_new_version_is_skipped_and_the_current_one_keeps_serving(shop):
+    (first,) = ActiveModel.objects.filter(shop=shop).values_list("version_id", flat=True)
+    before = serve(shop, "home")
+    (second,) = train(shop, ["trending"], {"half_life_days": 0.01})
+    arrays = artifact_absolute_path(second.artifact_path) / MODEL_DIR / "arrays.npz"
+    data = bytearray(arrays.read_bytes())
+    data[-1] ^= 0xFF
+    arrays.write_bytes(bytes(data))
+
+    model_version_activate(version=second, actor=SYSTEM)
+    assert registry.refresh(shop.pk) is False  # nothing new could be loaded: the same state
+
+    after = serve(shop, "home")
+    assert after.model_versions == {"trending": first}
+    assert skus(after) == skus(before)
+    second.refresh_from_db()
+    assert second.status == ModelVersion.Status.FAILED  # the registry's verdict, for the console
+    assert registry.refresh(shop.pk) is False  # and it is not read again on every cycle
+
+
+def test_a_version_that_fails_to_load_for_any_reason_does_not_fail_requests(shop, monkeypatch):
+    (second,) = train(shop, ["trending"], {"half_life_days": 0.01})
+    model_version_activate(version=second, actor=SYSTEM)
+    loads: list[int] = []
+
+    def broken(version, shop_id):
+        loads.append(version.version_id)
+        raise RuntimeError("an artifact of a format this process cannot read")
+
+    monkeypatch.setattr("recommender.serving.state.model_load", broken)
+    registry.reset()  # a process without a state yet: its first request builds it
+
+    served = serve(shop, "home")
+
+    assert served.model_versions == {}  # the new version would not load; no trending model at all
+    assert len(served.items) == 5  # the fallbacks still fill the list
+    assert {item.fallback for item in served.items} == {"recent"}
+    assert registry.refresh(shop.pk) is False
+    assert loads == [second.pk]  # tried once per process, not on every refresh
