@@ -341,6 +341,11 @@ def _campaigns(shop: Any, products: Any, seed: int = 11) -> tuple[int, int]:
         kind = i % 6
         if action == "restrict":
             target: dict[str, Any] = {"price_max": 1_000_000}  # a live restrict that allows everything
+        elif action in ("bury", "exclude"):
+            # Named products, as merchandisers bury or exclude them: a category, brand or
+            # "new arrivals" target here (every synthetic product is new) would remove most
+            # of the catalog and measure lists made of fallbacks.
+            target = {"skus": sorted(set(pick(skus, int(rng.integers(1, 30)))))}
         elif kind == 0:
             target = {"skus": sorted(set(pick(skus, int(rng.integers(1, 30)))))}
         elif kind == 1:
