@@ -23,15 +23,10 @@ from recommender.serving.log import served_log
 from recommender.serving.service import recommendations_preview
 from tests.console.conftest import client_for, make_member
 from tests.factories import ShopFactory
-from tests.recommender.serving.fixtures import SYSTEM, placement, serving_isolated, train  # noqa: F401
+from tests.recommender.serving.fixtures import SYSTEM, placement, train
 from tests.recommender.shop_data import build_shop_history
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture(autouse=True)
-def _serving(serving_isolated: None) -> None:  # noqa: F811
-    """An isolated serving registry per test (no background threads)."""
 
 
 @pytest.fixture

@@ -13,10 +13,8 @@ import yaml
 
 from campaigns.services import placements_create_defaults
 from tests.factories import ShopFactory, make_key
-from tests.recommender.serving.fixtures import SYSTEM, serving_isolated, train  # noqa: F401
+from tests.recommender.serving.fixtures import SYSTEM, train
 from tests.recommender.shop_data import build_shop_history
-
-pytestmark = pytest.mark.usefixtures("serving_isolated")
 
 URL = "/api/v1/recommendations"
 ITEM_FIELDS = {"sku", "title", "url", "image_url", "price", "score", "reasons"}

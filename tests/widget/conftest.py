@@ -73,23 +73,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(autouse=True)
-def _serving_state_per_test() -> Iterator[None]:
-    """The live server serves from this process's serving registry and buffers what it
-    served for the log: start each test without another test's shops, and stop the
-    background refresher and drop unwritten log records before the test's tables are
-    emptied (else they would be written between tests, into a database without their
-    shop, or after the test database is gone)."""
-    from recommender.serving.log import served_log
-    from recommender.serving.state import registry
-
-    registry.reset()
-    served_log.discard()
-    yield
-    registry.reset()
-    served_log.discard()
-
-
 # --- the browser ------------------------------------------------------------------------
 
 

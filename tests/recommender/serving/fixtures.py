@@ -1,39 +1,22 @@
-"""Fixtures and helpers of the serving tests: an isolated serving registry per test, and
-shops with trained model versions (trained in-process by the training service)."""
+"""Helpers of the serving tests: shops with trained model versions (trained in-process
+by the training service). Every test gets an isolated serving registry from the
+autouse fixture in tests/conftest.py."""
 
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-import pytest
 from django.test import override_settings
 
 from catalog.audit import Actor
 from catalog.models import Shop
 from recommender import training
 from recommender.models import ModelVersion, TrainingRun
-from recommender.serving.log import served_log
 from recommender.serving.state import registry
 
 SYSTEM = Actor.system("tests")
 # The session model trains for seconds instead of a minute on the tiny test shops.
 QUICK_SASREC = {"epochs": 3, "max_steps": 30}
 FAST_KINDS = ("trending", "also_viewed", "bought_together", "item_knn", "als", "text_similarity", "cold_start")
-
-
-@pytest.fixture
-def serving_isolated(settings: Any, tmp_path: Path) -> Iterator[None]:
-    """No background threads (tests refresh and flush by hand), indexes under tmp, and
-    no state or buffered log record carried from one test to the next."""
-    settings.SERVING_BACKGROUND_THREADS = False
-    settings.SERVING_INDEX_DIR = tmp_path / "serving-indexes"
-    registry.reset()
-    served_log.stop(flush=False)
-    served_log.discard()
-    yield
-    registry.reset()
-    served_log.stop(flush=False)  # a test that turned the threads on: no flusher outlives it
-    served_log.discard()
 
 
 def train(shop: Shop, kinds: Sequence[str], config: dict[str, Any] | None = None) -> list[ModelVersion]:
