@@ -1,4 +1,4 @@
-"""Fast paths around Django's Redis cache for the hot ingestion path.
+"""Fast paths around Django's Redis cache for the hot ingestion and serving paths.
 
 Django's RedisCache builds a new redis client object (with its callback tables) on
 every call and validates every key for memcached compatibility; on a path that runs
@@ -24,6 +24,16 @@ def redis_client(backend: Any) -> Any | None:
         client = backend._cache.get_client(None, write=True)
         backend._recsite_client = client  # type: ignore[attr-defined]
     return client
+
+
+def cache_get(key: str) -> Any:
+    """The value of this key of the default cache, None when there is none."""
+    backend = caches["default"]
+    client = redis_client(backend)
+    if client is None:
+        return backend.get(key)
+    value = client.get(backend.make_key(key))
+    return None if value is None else backend._cache._serializer.loads(value)
 
 
 def cache_delete_many(keys: Sequence[str]) -> None:

@@ -57,7 +57,7 @@ def shopper_key_hash(shop: Shop, external_id: str) -> str:
 
 
 def shopper_history_cache_key(shop_id: int, key_hash: str) -> str:
-    return f"shopper-history:{shop_id}:{key_hash}"
+    return f"shopper-history:v2:{shop_id}:{key_hash}"
 
 
 def _payload_text(raw: Any) -> str:

@@ -23,6 +23,7 @@ from campaigns.rules import SEASONAL, CompiledRules, rules_compile
 from campaigns.state import CampaignState, PromotionRule
 from campaigns.strategy import StrategyConfig
 from catalog.models import Shop
+from catalog.selectors import NO_HISTORY
 from catalog.snapshot import CatalogSnapshot
 from recommender.serving import pipeline
 from recommender.serving.pipeline import PipelineResult, ServedItem
@@ -304,7 +305,7 @@ def _run(
     model_version_id: int | None = None,
     size: int | None = None,
 ) -> PipelineResult:
-    signals = signals_build(state.snapshot, context_skus, (), at.timestamp())
+    signals = signals_build(state.snapshot, context_skus, NO_HISTORY, at.timestamp())
     return pipeline.run(
         state,
         state.view_for(model_version_id),

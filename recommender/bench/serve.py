@@ -409,7 +409,7 @@ def _serving_recall(shop: Any, state: Any, kind: str, shoppers: list[str]) -> Se
     vectors. These shoppers' queries were not the ones the index was tuned on."""
     import numpy as np
 
-    from catalog.selectors import shopper_recent_events
+    from catalog.selectors import shopper_history
     from recommender.algorithms.data import Query
     from recommender.serving.indexes import RECALL_AT, ExactIndex, recall_at
     from recommender.serving.pipeline import BLEND
@@ -424,7 +424,7 @@ def _serving_recall(shop: Any, state: Any, kind: str, shoppers: list[str]) -> Se
     found, truth = [], []
     ann_s = exact_s = 0.0
     for shopper in shoppers:
-        signals = signals_build(state.snapshot, (), shopper_recent_events(shop, shopper), time.time())
+        signals = signals_build(state.snapshot, (), shopper_history(shop, shopper), time.time())
         if not signals.has_history:
             continue
         query = Query(history=signals.model_history(space.from_snapshot), now=signals.now)

@@ -28,7 +28,7 @@ from campaigns.models import HOLDOUT
 from campaigns.rules import CompiledRules, rules_compile
 from campaigns.strategy import StrategyConfig
 from catalog.models import Shop
-from catalog.selectors import RecentEvent, shopper_recent_events
+from catalog.selectors import NO_HISTORY, ShopperHistory, shopper_history
 from catalog.services import shopper_key_hash
 from catalog.snapshot import CatalogSnapshot
 from recommender.serving import pipeline
@@ -116,12 +116,12 @@ def recommendations_serve(
             rules.at if rules is not None else None,
         )
         result = state.cache.get(cache_key)
-    events: list[RecentEvent] = []
     if result is None:
+        history = NO_HISTORY
         if personal:
             assert request.shopper_id is not None
-            events = shopper_recent_events(shop, request.shopper_id)
-        signals = signals_build(state.snapshot, request.context_skus, events, at.timestamp())
+            history = shopper_history(shop, request.shopper_id)
+        signals = signals_build(state.snapshot, request.context_skus, history, at.timestamp())
         result = pipeline.run(
             state,
             state.view_for(resolution.model_version_id),
@@ -260,12 +260,14 @@ def recommendations_preview(
         rules = state.rules.get((placement_slug, minute)) or rules_compile(
             campaigns, state.snapshot, placement_slug, at
         )
-    events = [e for e in shopper_recent_events(shop, shopper_id) if e.ts <= at] if shopper_id else []
+    history = shopper_history(shop, shopper_id).until(at.timestamp()) if shopper_id else NO_HISTORY
     pretend = [
-        RecentEvent(product_id=int(state.snapshot.product_ids[index]), type="view", ts=at, session="preview")
+        (int(state.snapshot.product_ids[index]), "view", at.timestamp(), "preview")
         for index in state.snapshot.indices_of_skus(session_items)
     ]
-    signals = signals_build(state.snapshot, (), [*reversed(pretend), *events], at.timestamp())
+    if pretend:
+        history = ShopperHistory.from_rows([*reversed(pretend), *history.rows()])
+    signals = signals_build(state.snapshot, (), history, at.timestamp())
     result = pipeline.run(
         state,
         state.view_for(resolution.model_version_id),

@@ -1,6 +1,6 @@
 """What one request knows about the shopper and the page, in snapshot indices.
 
-Built from the shopper's recent events (catalog.selectors.shopper_recent_events: the
+Built from the shopper's recent events (catalog.selectors.shopper_history: the
 cache, Redis in production, invalidated by ingestion on commit, so an event accepted a
 moment ago is already there) and the context SKUs of the request. No database access.
 
@@ -17,13 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from catalog.selectors import RecentEvent
+from catalog.selectors import HISTORY_EVENT_TYPES, ShopperHistory
 from catalog.snapshot import CatalogSnapshot
 from recommender.algorithms.data import DEFAULT_SESSION_GAP_SECONDS, EVENT_TYPES, History
 
 SESSION_GAP_S = DEFAULT_SESSION_GAP_SECONDS
 _TYPE_CODE = {name: code for code, name in enumerate(EVENT_TYPES)}
 _PURCHASE = _TYPE_CODE["purchase"]
+# The history's type codes (catalog.selectors.HISTORY_EVENT_TYPES) as the models' codes.
+_MODEL_TYPE_CODE = np.array([_TYPE_CODE[name] for name in HISTORY_EVENT_TYPES], dtype=np.int8)
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 
@@ -71,39 +73,40 @@ class Signals:
 
 
 def signals_build(
-    snapshot: CatalogSnapshot, context_skus: Sequence[str], events: Sequence[RecentEvent], now: float
+    snapshot: CatalogSnapshot, context_skus: Sequence[str], history: ShopperHistory, now: float
 ) -> Signals:
-    """``events`` newest first (as the selector returns them); unknown products and
-    unknown SKUs are dropped."""
+    """``history`` newest first (as the selector returns it); events on products the
+    snapshot lacks and unknown context SKUs are dropped."""
     context = list(dict.fromkeys(snapshot.indices_of_skus(context_skus)))
-    lookup = snapshot.index_by_product_id
-    rows = [(lookup.get(e.product_id, -1), e.type, e.ts.timestamp(), e.session) for e in reversed(events)]
-    rows = [row for row in rows if row[0] >= 0 and row[1] in _TYPE_CODE]
-    history = np.array([row[0] for row in rows], dtype=np.int64)
-    types = np.array([_TYPE_CODE[row[1]] for row in rows], dtype=np.int8)
-    ts = np.array([row[2] for row in rows], dtype=np.int64)
-    in_session, session_id = _live_session([row[3] for row in rows], ts, int(now))
+    oldest_first = slice(None, None, -1)
+    indices = snapshot.indices_of_product_ids(history.product_ids[oldest_first])
+    known = indices >= 0
+    ts = history.ts[oldest_first][known].astype(np.int64)
+    session_codes = history.session_codes[oldest_first][known]
+    in_session, session_id = _live_session(session_codes, history.sessions, ts, int(now))
     return Signals(
         now=int(now),
         context=np.array(context, dtype=np.int64),
-        history=history,
-        history_type=types,
+        history=indices[known],
+        history_type=_MODEL_TYPE_CODE[history.type_codes[oldest_first][known]],
         history_ts=ts,
         in_session=in_session,
         session_id=session_id,
     )
 
 
-def _live_session(sessions: list[str], ts: np.ndarray, now: int) -> tuple[np.ndarray, str]:
+def _live_session(
+    session_codes: np.ndarray, sessions: tuple[str, ...], ts: np.ndarray, now: int
+) -> tuple[np.ndarray, str]:
     in_session = np.zeros(len(ts), dtype=bool)
     if not len(ts) or now - ts[-1] > SESSION_GAP_S:
         return in_session, ""
-    latest = sessions[-1]
+    latest = sessions[session_codes[-1]]
     if latest:
-        in_session[:] = [session == latest for session in sessions]
-        return in_session, latest
+        return session_codes == session_codes[-1], latest
+    unnamed = np.array([not session for session in sessions], dtype=bool)[session_codes]
     start = len(ts) - 1
-    while start > 0 and ts[start] - ts[start - 1] <= SESSION_GAP_S and not sessions[start - 1]:
+    while start > 0 and ts[start] - ts[start - 1] <= SESSION_GAP_S and unnamed[start - 1]:
         start -= 1
     in_session[start:] = True
     return in_session, ""

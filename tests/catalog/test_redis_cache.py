@@ -6,7 +6,7 @@ import time
 import pytest
 from django.core.cache import cache
 
-from catalog.selectors import shopper_recent_events
+from catalog.selectors import shopper_history
 from catalog.services import shopper_history_cache_key, shopper_key_hash
 from tests.factories import ProductFactory, event_payload
 
@@ -33,7 +33,7 @@ def test_new_events_drop_the_cached_history_of_their_shopper(
     client = api(secret_key)
     with django_capture_on_commit_callbacks(execute=True):
         client.post("/api/v1/events", {"events": [event_payload(1)]}, format="json")
-    assert len(shopper_recent_events(shop, "s-1")) == 1
+    assert len(shopper_history(shop, "s-1")) == 1
     key = shopper_history_cache_key(shop.pk, shopper_key_hash(shop, "s-1"))
     assert redis_cache.get(key) is not None
     # When another event of theirs comes in and commits
@@ -41,5 +41,5 @@ def test_new_events_drop_the_cached_history_of_their_shopper(
         client.post("/api/v1/events", {"events": [event_payload(2, type="click")]}, format="json")
     # Then the cached history is gone, and the next read sees both events
     assert redis_cache.get(key) is None
-    assert len(shopper_recent_events(shop, "s-1")) == 2
+    assert len(shopper_history(shop, "s-1")) == 2
     redis_cache.delete(key)

@@ -37,3 +37,13 @@ def test_refresh_without_changes_returns_the_same_snapshot(shop):
     products_upsert(shop=shop, records=[{"sku": "A", "title": "Apple", "price": Decimal("1.00")}])
     first = snapshot_load(shop.pk)
     assert snapshot_refresh(first) is first
+
+
+def test_product_id_lookup_handles_unknown_empty_and_unsorted_ids(shop):
+    products_upsert(shop=shop, records=[{"sku": s, "title": s, "price": 1} for s in ("C", "A", "B")])
+    snapshot = snapshot_load(shop.pk)
+    ids = snapshot.product_ids
+    assert snapshot.indices_of_product_ids([ids[2], -5, ids[0], ids[1], ids[2]]).tolist() == [2, -1, 0, 1, 2]
+    assert snapshot.indices_of_product_ids([]).tolist() == []
+    empty = snapshot_load(shop.pk + 1000)
+    assert empty.indices_of_product_ids([1, 2]).tolist() == [-1, -1]
