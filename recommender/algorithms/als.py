@@ -53,7 +53,8 @@ def fold_in(
     ``gram`` is ``Y^T Y`` (float64). Returns float32 (factors,).
     """
     factors = item_factors[items].astype(np.float64)
-    system = gram + regularization * np.eye(len(gram)) + (factors.T * (confidences - 1.0)) @ factors
+    system = gram + (factors.T * (confidences - 1.0)) @ factors
+    system.flat[:: len(gram) + 1] += regularization  # + reg I, without building I
     right_side = factors.T @ confidences.astype(np.float64)
     return np.linalg.solve(system, right_side).astype(np.float32)
 

@@ -251,12 +251,10 @@ def _raw_scores(rankings: dict[str, Ranking], indices: np.ndarray) -> list[dict[
     for name, ranking in rankings.items():
         if not len(ranking):
             continue
-        order = np.argsort(ranking.items, kind="stable")
-        sorted_items = ranking.items[order]
-        position = np.minimum(np.searchsorted(sorted_items, indices), len(sorted_items) - 1)
-        hit = sorted_items[position] == indices
-        for row in np.flatnonzero(hit).tolist():
-            found[row][name] = round(float(ranking.scores[order[position[row]]]), 6)
+        # A ranking holds each item once: (ranking position, served row) of every match.
+        positions, rows = np.nonzero(ranking.items[:, None] == indices[None, :])
+        for position, row in zip(positions.tolist(), rows.tolist(), strict=True):
+            found[row][name] = round(float(ranking.scores[position]), 6)
     return found
 
 
