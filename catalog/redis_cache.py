@@ -33,7 +33,7 @@ def cache_get(key: str) -> Any:
     if client is None:
         return backend.get(key)
     value = client.get(backend.make_key(key))
-    return None if value is None else backend._cache._serializer.loads(value)
+    return None if value is None else backend._cache._serializer.loads(value)  # type: ignore[attr-defined]
 
 
 def cache_delete_many(keys: Sequence[str]) -> None:

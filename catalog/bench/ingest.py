@@ -27,17 +27,16 @@ take CPU from the database and the web workers.
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from recsite.bench.gunicorn import cpu_seconds, gunicorn_server
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -176,51 +175,6 @@ def _create_shop(work: Path) -> tuple[Any, str]:
 # --- the API under wrk ---------------------------------------------------------------------
 
 
-@contextmanager
-def _gunicorn(env: dict[str, str], work: Path) -> Iterator[subprocess.Popen[bytes]]:
-    log = open(work / "gunicorn.log", "wb")  # noqa: SIM115
-    command = [
-        str(Path(PYTHON).parent / "gunicorn"),
-        "recsite.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{PORT}",
-        "--workers",
-        str(GUNICORN_WORKERS),
-        "--worker-class",
-        "sync",
-        "--backlog",
-        "256",
-        "--timeout",
-        "60",
-    ]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
-    try:
-        _wait_until_up(server, work)
-        yield server
-    finally:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
-        log.close()
-
-
-def _wait_until_up(server: subprocess.Popen[bytes], work: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited:\n{(work / 'gunicorn.log').read_text()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("gunicorn did not answer within 60 s")
-
-
 def _wrk(run: str, seconds: int, secret_key: str, work: Path) -> dict[str, int]:
     script = (Path(__file__).with_name("ingest.lua")).read_text()
     script = (
@@ -267,21 +221,6 @@ def _micros(text: str) -> int:
     return 0
 
 
-def _cpu_seconds(pids: list[int], *, with_children: bool) -> float:
-    import psutil
-
-    total = 0.0
-    for pid in pids:
-        try:
-            process = psutil.Process(pid)
-            for proc in [process, *(process.children(recursive=True) if with_children else [])]:
-                times = proc.cpu_times()
-                total += times.user + times.system
-        except psutil.NoSuchProcess:
-            continue
-    return total
-
-
 def _postgres_pids() -> list[int]:
     """The backends connected to the bench database, and the shared WAL writer."""
     import psycopg
@@ -296,14 +235,22 @@ def _postgres_pids() -> list[int]:
 def _api_run(report: Report, shop: Any, secret_key: str, work: Path, env: dict[str, str]) -> None:
     from django.db import connection
 
-    with _gunicorn(env, work) as server:
+    with gunicorn_server(
+        port=PORT,
+        workers=GUNICORN_WORKERS,
+        env=env,
+        log_path=work / "gunicorn.log",
+        backlog=256,
+        request_timeout_s=60,
+        start_timeout_s=60,
+    ) as server:
         _wrk("warm", 3, secret_key, work)
         backends = _postgres_pids()  # gunicorn's connections persist (DB_CONN_MAX_AGE)
-        cpu_web = _cpu_seconds([server.pid], with_children=True)
-        cpu_db = _cpu_seconds(backends, with_children=False)
+        cpu_web = cpu_seconds([server.pid], with_children=True)
+        cpu_db = cpu_seconds(backends, with_children=False)
         result = _wrk("main", WRK_SECONDS, secret_key, work)
-        cpu_web = _cpu_seconds([server.pid], with_children=True) - cpu_web
-        cpu_db = _cpu_seconds(backends, with_children=False) - cpu_db
+        cpu_web = cpu_seconds([server.pid], with_children=True) - cpu_web
+        cpu_db = cpu_seconds(backends, with_children=False) - cpu_db
         stored = _settled_count(shop, "main-%")
         replay = _replay(shop, secret_key, REPLAYED_REQUESTS)
         stored_after_replay = _count(shop, "main-%")

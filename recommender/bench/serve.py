@@ -41,19 +41,17 @@ import io
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from recsite.bench.gunicorn import cpu_seconds, gunicorn_server
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -499,51 +497,6 @@ def _prepare_serving(shop: Any, report: Report, shoppers: Path | None = None) ->
 # --- gunicorn and wrk ------------------------------------------------------------------------
 
 
-@contextmanager
-def _gunicorn(env: dict[str, str], work: Path) -> Iterator[subprocess.Popen[bytes]]:
-    log_file = open(work / "gunicorn.log", "ab")  # noqa: SIM115
-    command = [
-        str(Path(PYTHON).parent / "gunicorn"),
-        "recsite.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{PORT}",
-        "--workers",
-        str(GUNICORN_WORKERS),
-        "--worker-class",
-        "sync",
-        "--backlog",
-        "512",
-        "--timeout",
-        "900",
-    ]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=log_file, start_new_session=True)
-    try:
-        _wait_until_up(server, work)
-        yield server
-    finally:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=60)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
-        log_file.close()
-
-
-def _wait_until_up(server: subprocess.Popen[bytes], work: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited:\n{(work / 'gunicorn.log').read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("gunicorn did not answer within 120 s")
-
-
 @dataclass
 class WrkRun:
     requests: int
@@ -557,20 +510,6 @@ class WrkRun:
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
-
-
-def _cpu_seconds(pid: int) -> float:
-    import psutil
-
-    total = 0.0
-    try:
-        root = psutil.Process(pid)
-        for process in [root, *root.children(recursive=True)]:
-            times = process.cpu_times()
-            total += times.user + times.system
-    except psutil.NoSuchProcess:
-        pass
-    return total
 
 
 def _wrk(
@@ -591,10 +530,10 @@ def _wrk(
         str(lua),
         f"http://127.0.0.1:{PORT}/",
     ]
-    cpu = _cpu_seconds(server.pid)
+    cpu = cpu_seconds([server.pid])
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 300)
     output = done.stdout
-    cpu = _cpu_seconds(server.pid) - cpu
+    cpu = cpu_seconds([server.pid]) - cpu
     for line in output.splitlines():
         if line.startswith("BENCH "):
             values = {k: int(v) for k, v in (part.split("=") for part in line.split()[1:])}
@@ -664,7 +603,14 @@ def _warm(server: subprocess.Popen[bytes], scenarios: list[Scenario], key: str, 
 def _measure(
     env: dict[str, str], work: Path, key: str, scenarios: list[Scenario]
 ) -> tuple[list[Scenario], datetime, datetime]:
-    with _gunicorn(env, work) as server:
+    with gunicorn_server(
+        port=PORT,
+        workers=GUNICORN_WORKERS,
+        env=env,
+        log_path=work / "gunicorn.log",
+        backlog=512,
+        request_timeout_s=900,
+    ) as server:
         log(f"warming up {GUNICORN_WORKERS} workers (each builds its serving state) ...")
         _warm(server, scenarios, key, work)
         started = datetime.now(UTC)
