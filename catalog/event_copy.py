@@ -81,6 +81,8 @@ MAX_DIRECT_BACKOFF = 32
 # How many shopper-id hashes an import remembers (about 250 bytes each: ~50 MB).
 # Hashing is cheap (a microsecond); the memo only spares repeating it for regulars.
 HASH_MEMO_SIZE = 200_000
+# How many SKU -> product id pairs an import remembers (about 150 bytes each).
+PRODUCT_MEMO_SIZE = 500_000
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class EventWriter:
     def __init__(self, shop: Shop) -> None:
         self.shop = shop
         self._hashes: dict[str, str] = {}
+        self._product_id_of: dict[str, int] = {}
         self._backoff = _Backoff(MAX_DIRECT_BACKOFF)
 
     def create_shoppers(self, batch: pa.Table) -> None:
@@ -176,8 +179,19 @@ class EventWriter:
         return hashes, pc.take(distinct_ids, pc.index_in(shoppers, value_set=distinct)).combine_chunks()
 
     def _product_ids(self, skus: pa.ChunkedArray) -> pa.Array:
-        """The product row id of every event; null where the SKU is unknown."""
-        known = product_ids_by_sku(self.shop, pc.unique(skus).to_pylist())
+        """The product row id of every event; null where the SKU is unknown.
+
+        Known SKUs are remembered for the whole import (a product row is never deleted
+        and its SKU never changes, so its id stays right); unknown ones are looked up
+        again in every batch, since the product may be created meanwhile."""
+        distinct = pc.unique(skus).to_pylist()
+        memo = self._product_id_of
+        missing = [sku for sku in distinct if sku not in memo]
+        if missing:
+            if len(memo) + len(missing) > PRODUCT_MEMO_SIZE:
+                memo.clear()
+            memo.update(product_ids_by_sku(self.shop, missing))
+        known = {sku: memo[sku] for sku in distinct if sku in memo}
         if not known:
             return pa.nulls(len(skus), pa.int64())
         known_skus = pa.array(list(known), pa.string())

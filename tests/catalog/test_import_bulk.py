@@ -299,3 +299,26 @@ def test_the_staged_path_works_in_a_session_that_has_used_temporary_tables(tmp_p
     result = import_events(shop=shop, path=write(tmp_path, "e.csv", HEADER + csv_events(5)))
     assert (result.accepted, result.unchanged) == (4, 1)
     assert Event.objects.filter(shop=shop).count() == 5
+
+
+def test_a_product_created_during_an_import_gets_the_events_of_the_later_batches(db, tmp_path):
+    # Known SKUs are remembered across batches, unknown ones looked up again each batch.
+    shop = ShopFactory()
+    ProductFactory(shop=shop, sku="SKU-1")
+    created = []
+
+    def after_a_batch(offset: int) -> None:
+        if not created:
+            created.append(ProductFactory(shop=shop, sku="SKU-2"))
+
+    result = import_events(
+        shop=shop, path=write(tmp_path, "e.csv", HEADER + csv_events(400)), block_bytes=4000, on_progress=after_a_batch
+    )
+    product_of = dict(Event.objects.filter(shop=shop, sku="SKU-2").values_list("event_id", "product_id"))
+    first_batch = [event_id for event_id, product_id in product_of.items() if product_id is None]
+    assert 0 < len(first_batch) < len(product_of) == 200
+    assert set(product_of.values()) == {None, created[0].pk}
+    assert result.unknown_skus == len(first_batch)
+    assert set(Event.objects.filter(shop=shop, sku="SKU-1").values_list("product_id", flat=True)) == {
+        ProductFactory._meta.model.objects.get(shop=shop, sku="SKU-1").pk
+    }
