@@ -219,3 +219,20 @@ def test_the_periodic_task_refreshes_every_shop_and_a_rerun_changes_nothing(
 
 def test_the_task_for_a_deleted_shop_logs_and_returns(db: Any) -> None:
     assert tasks.rollups_refresh(987654321) == {"steps": 0}
+
+
+def test_a_catch_up_on_sqlite_pauses_between_steps_so_other_writers_get_the_lock(monkeypatch: Any) -> None:
+    from django.db import connection
+
+    import analytics.rollups as rollups
+
+    results = iter([rollups.StepResult("worked", 1, 1, more=True)] * 3 + [rollups.StepResult("idle")])
+    monkeypatch.setattr(rollups, "rollups_step", lambda shop_id, now=None: next(results))
+    pauses: list[float] = []
+    monkeypatch.setattr(rollups.time, "sleep", pauses.append)
+
+    report = rollups.rollups_run(1)
+
+    assert (report.steps, report.finished) == (4, True)
+    expected = [rollups.SQLITE_PAUSE_BETWEEN_STEPS_S] * 3 if connection.vendor == "sqlite" else []
+    assert pauses == expected
