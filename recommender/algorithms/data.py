@@ -271,7 +271,9 @@ class History:
 
     def last(self, n: int) -> "History":
         """The most recent ``n`` events."""
-        start = max(len(self) - n, 0)
+        if len(self) <= n:
+            return self  # immutable: the whole history is its own last n
+        start = len(self) - n
         return History(
             item=self.item[start:], event_type=self.event_type[start:], ts=self.ts[start:], weight=self.weight[start:]
         )

@@ -31,7 +31,7 @@ from campaigns.strategy import StrategyConfig
 from recommender.algorithms.blend import blend, default_blend
 from recommender.algorithms.ranking import Ranking
 from recommender.serving.bundle import ModelView
-from recommender.serving.diversity import CategoryCap, arrange, mmr_order
+from recommender.serving.diversity import CategoryCap, arrange, mmr_order, prefix_filling
 from recommender.serving.filters import passes
 from recommender.serving.signals import Signals
 from recommender.serving.sources import SOURCES, SourceInput
@@ -119,6 +119,9 @@ def run(
         else:
             ranked = rules_apply(rules, candidates, pool, blocked=blocked)
     else:
+        if strategy.diversity.mmr_lambda <= 0:
+            # The category cap stops once the list is full: the rest of the pool is never read.
+            pool = prefix_filling(kept[:pool], snapshot.category_ids, strategy.diversity.max_per_category, size)
         ranked = [
             Candidate(index=i, score=s) for i, s in zip(kept[:pool].tolist(), kept_scores[:pool].tolist(), strict=True)
         ]
