@@ -315,25 +315,29 @@ def state_build(shop_id: int, previous: ServingState | None, failed: set[int]) -
 
 # -- the per-process registry and its refresher thread -------------------------------------------
 
-# How often, at most, a new state also sends the frozen objects back to the collector
-# and collects them (the objects of replaced states that only reference cycles keep).
+# How often, at most, a new state that replaced no model sends the frozen objects back
+# to the collector and collects them.
 FULL_COLLECTION_INTERVAL_S = 3600.0
 _last_full_collection = float("-inf")
 
 
-def _freeze_long_lived() -> None:
+def _freeze_long_lived(*, models_replaced: bool) -> None:
     """Move the objects alive now, a newly built state among them, to the collector's
     permanent generation (as recsite.wsgi does for the application's).
 
     A state holds hundreds of thousands of tracked objects (per-product attribute dicts
     and tag tuples, the SKU and id maps): every full collection walked them all, a pause
-    of 250-500 ms on 100k products in the middle of whatever request triggered it. The
-    objects of a replaced state are freed by reference counting as before; at most once
-    per FULL_COLLECTION_INTERVAL_S the frozen objects are collected too, so anything
-    only a reference cycle kept is freed."""
+    of 250-500 ms on 100k products in the middle of whatever request triggered it.
+
+    Frozen objects are never collected, and loaded models sit in reference cycles (a
+    replaced model is freed only by a collection). So when the new state replaced a
+    model (an activation, a rollback), and otherwise at most once per
+    FULL_COLLECTION_INTERVAL_S, the frozen objects go back to the collector and are
+    collected first: one full pause per model change instead of one every few seconds
+    of traffic. A catalog or campaign change (the frequent kind) only freezes."""
     global _last_full_collection
     now = time.monotonic()
-    if now - _last_full_collection >= FULL_COLLECTION_INTERVAL_S:
+    if models_replaced or now - _last_full_collection >= FULL_COLLECTION_INTERVAL_S:
         _last_full_collection = now
         gc.unfreeze()
         gc.collect()
@@ -364,7 +368,7 @@ class ServingRegistry:
                 started = time.perf_counter()
                 entry.state = state_build(shop_id, None, entry.failed)
                 logger.info("serving: state of shop %s built in %.2f s", shop_id, time.perf_counter() - started)
-                _freeze_long_lived()
+                _freeze_long_lived(models_replaced=False)
         if settings.SERVING_BACKGROUND_THREADS:
             self.start()
         return entry.state
@@ -382,7 +386,7 @@ class ServingRegistry:
             if new is current:
                 return False
             entry.state = new
-        _freeze_long_lived()
+        _freeze_long_lived(models_replaced=any(new.models.get(kind) is not m for kind, m in current.models.items()))
         return True
 
     def refresh_all(self) -> None:

@@ -1,6 +1,8 @@
 """The serving state: what a refresh picks up, what it keeps, and the list cache it owns."""
 
 import gc
+import time
+import weakref
 from datetime import UTC, datetime
 
 import pytest
@@ -9,6 +11,7 @@ from catalog.services import product_deactivate
 from recommender.artifacts import artifact_absolute_path
 from recommender.models import ActiveModel, ModelVersion
 from recommender.registry import MODEL_DIR, model_rollback, model_version_activate
+from recommender.serving import state as state_module
 from recommender.serving.state import registry
 from tests.factories import ShopFactory
 from tests.recommender.serving.fixtures import SYSTEM, placement, serve, skus, train
@@ -43,6 +46,41 @@ def test_states_are_kept_out_of_the_collectors_walks(shop):
     product_deactivate(shop=shop, sku=state.snapshot.skus[0])
     assert registry.refresh(shop.pk)
     assert id(registry.state(shop.pk).snapshot.attributes) not in {id(o) for o in gc.get_objects()}
+    # A replaced state is freed at once by reference counting, frozen or not: nothing
+    # but a reference cycle could keep it, and the collector no longer looks at it.
+    replaced = weakref.ref(state)
+    del state
+    assert replaced() is None
+
+
+class _Cyclic:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_frozen_cycles_are_collected_when_a_model_is_replaced(shop, monkeypatch):
+    # Loaded models sit in reference cycles; frozen, they would never be collected, and
+    # every activation would keep the replaced model in memory.
+    monkeypatch.setattr(state_module, "_last_full_collection", time.monotonic())
+    garbage = _Cyclic()
+    kept = weakref.ref(garbage)
+    state_module._freeze_long_lived(models_replaced=False)
+    del garbage
+    gc.collect()
+    assert kept() is not None  # frozen: out of the collector's reach
+
+    state_module._freeze_long_lived(models_replaced=True)
+    assert kept() is None
+
+    flags: list[bool] = []
+    monkeypatch.setattr(state_module, "_freeze_long_lived", lambda *, models_replaced: flags.append(models_replaced))
+    registry.state(shop.pk)
+    product_deactivate(shop=shop, sku=registry.state(shop.pk).snapshot.skus[0])
+    assert registry.refresh(shop.pk)
+    (second,) = train(shop, ["trending"], {"half_life_days": 0.01})
+    model_version_activate(version=second, actor=SYSTEM)
+    assert registry.refresh(shop.pk)
+    assert flags[-2:] == [False, True]  # a catalog change only freezes; a new model collects
 
 
 def test_non_personal_lists_are_cached_until_the_catalog_changes(shop):
