@@ -273,14 +273,12 @@ def _apply(
             layout.append((slot, placed[slot][0]))
 
     positions = np.array([value for pin_slot, value in layout if pin_slot is None], dtype=np.intp)
-    hits = iter(_bits(compiled, items[positions]) if compiled.rules else ())
+    reasons = iter(_move_reasons(compiled, items[positions], buried[positions]))
     for pin_slot, value in layout:
         if pin_slot is None:
             candidate = candidates[value]
             is_buried = bool(buried[value])
-            wanted = compiled.bury_columns if is_buried else compiled.boost_columns
-            row = next(hits) if compiled.rules else None
-            extra = [compiled.rules[j].reason for j in np.flatnonzero(row & wanted)] if row is not None else []
+            extra = next(reasons)
             outcome.served.append(
                 Candidate(
                     index=candidate.index,
@@ -305,6 +303,18 @@ def _apply(
     if explain:
         outcome.removed = _removed(compiled, candidates, items, np.flatnonzero(dropped))
     return outcome
+
+
+def _move_reasons(compiled: CompiledRules, items: np.ndarray, buried: np.ndarray) -> list[list[str]]:
+    """Per item, the reasons of the rules that moved it: its buries if it is buried, else
+    its boosts and seasonal boosts (one matrix operation for all the items)."""
+    found: list[list[str]] = [[] for _ in range(len(items))]
+    if compiled.rules and len(items):
+        wanted = np.where(buried[:, None], compiled.bury_columns[None, :], compiled.boost_columns[None, :])
+        rows, columns = np.nonzero(_bits(compiled, items) & wanted)
+        for row, column in zip(rows.tolist(), columns.tolist(), strict=True):
+            found[row].append(compiled.rules[column].reason)
+    return found
 
 
 def _removed(
