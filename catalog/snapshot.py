@@ -109,14 +109,14 @@ class CatalogSnapshot:
         """Index per product id, -1 where the product is not in the snapshot (vectorised:
         a binary search in the ids sorted once per snapshot)."""
         ids = np.asarray(product_ids if isinstance(product_ids, np.ndarray) else list(product_ids), dtype=np.int64)
-        sorted_ids, order = self.sorted_product_ids
+        sorted_ids, order = self._sorted_product_ids
         if not len(sorted_ids) or not len(ids):
             return np.full(len(ids), -1, dtype=np.int64)
         position = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
         return np.where(sorted_ids[position] == ids, order[position], -1)
 
     @functools.cached_property
-    def sorted_product_ids(self) -> tuple[np.ndarray, np.ndarray]:
+    def _sorted_product_ids(self) -> tuple[np.ndarray, np.ndarray]:
         """(the product ids ascending, the index of each): computed on first use."""
         order = np.argsort(self.product_ids, kind="stable")
         return self.product_ids[order], order

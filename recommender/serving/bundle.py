@@ -150,15 +150,9 @@ class ItemSpace:
         return Ranking(items=mapped[keep].astype(np.int32), scores=np.asarray(scores, dtype=np.float32)[keep])
 
 
-def item_space(model: ServingModel, snapshot: CatalogSnapshot, order: np.ndarray) -> ItemSpace:
-    """``order`` is ``np.argsort(snapshot.product_ids)`` (shared by every model of a view)."""
-    sorted_ids = snapshot.product_ids[order]
-    position = np.searchsorted(sorted_ids, model.product_ids)
-    inside = position < len(sorted_ids)
-    found = np.zeros(len(model.product_ids), dtype=bool)
-    found[inside] = sorted_ids[position[inside]] == model.product_ids[inside]
-    to_snapshot = np.full(len(model.product_ids), -1, dtype=np.int64)
-    to_snapshot[found] = order[position[found]]
+def item_space(model: ServingModel, snapshot: CatalogSnapshot) -> ItemSpace:
+    to_snapshot = snapshot.indices_of_product_ids(model.product_ids)
+    found = to_snapshot >= 0
     from_snapshot = np.full(len(snapshot), -1, dtype=np.int64)
     from_snapshot[to_snapshot[found]] = np.flatnonzero(found)
     return ItemSpace(to_snapshot=to_snapshot, from_snapshot=from_snapshot)
@@ -197,8 +191,7 @@ class ModelView:
 
 
 def model_view(models: Mapping[str, ServingModel], snapshot: CatalogSnapshot, fresh: FreshEmbeddings) -> ModelView:
-    order = np.argsort(snapshot.product_ids, kind="stable")
-    spaces = {kind: item_space(model, snapshot, order) for kind, model in models.items()}
+    spaces = {kind: item_space(model, snapshot) for kind, model in models.items()}
     fresh_ids = fresh.product_ids
     indices = snapshot.indices_of_product_ids(fresh_ids)
     known = indices >= 0

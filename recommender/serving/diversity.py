@@ -44,18 +44,14 @@ class CategoryCap:
 def prefix_filling(items: np.ndarray, category_of: np.ndarray, cap: int | None, size: int) -> int:
     """The length of the shortest prefix of ``items`` (ranked snapshot indices) holding
     ``size`` items that a fresh CategoryCap admits in order (all of them when it never
-    does): what the cap walks through to fill a list of ``size``, vectorised."""
-    if cap is None or not len(items):
-        return min(size, len(items))
-    categories = category_of[items]
-    order = np.argsort(categories, kind="stable")
-    ordered = categories[order]
-    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-    lengths = np.diff(np.append(starts, len(ordered)))
-    occurrence = np.empty(len(items), dtype=np.int64)
-    occurrence[order] = np.arange(len(items)) - np.repeat(starts, lengths)
-    admitted = np.flatnonzero((categories == 0) | (occurrence < cap))
-    return int(admitted[size - 1]) + 1 if len(admitted) >= size else len(items)
+    does): what the cap reads to fill a list of ``size``."""
+    admit = CategoryCap(cap, category_of)
+    taken = 0
+    for position, index in enumerate(items.tolist(), start=1):
+        taken += admit.admit(index)
+        if taken == size:
+            return position
+    return len(items)
 
 
 def mmr_order(

@@ -102,11 +102,9 @@ def _vector_search(
     if superseded is not None:
         keep &= ~contains(superseded, mapped)
     items, values = mapped[keep], scores[keep]
-    if not len(fresh):  # distinct already (one row a product): just the order of ``top``
-        order = np.lexsort((items, -values))[: source.k]
-        return Ranking(items=items[order].astype(np.int32), scores=values[order].astype(np.float32))
-    items = np.concatenate([items, fresh.indices])
-    values = np.concatenate([values, (fresh.vectors @ vector).astype(np.float32)])
+    if len(fresh):
+        items = np.concatenate([items, fresh.indices])
+        values = np.concatenate([values, (fresh.vectors @ vector).astype(np.float32)])
     return top(items, values, source.k)
 
 

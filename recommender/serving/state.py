@@ -245,7 +245,6 @@ def state_build(shop_id: int, previous: ServingState | None, failed: set[int]) -
             previous.versions.timezone,
         )
         campaigns = state_load(shop_id) if campaigns_moved else previous.campaigns
-    snapshot.sorted_product_ids  # noqa: B018  (sorted here, off the request path)
 
     named = _named_versions(campaigns)
     have: dict[int, ServingModel] = {}

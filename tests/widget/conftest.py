@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import pytest
 from django.conf import settings
@@ -106,6 +106,7 @@ class Tab:
     page: Any
     console: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    artifacts: ClassVar[Path] = ARTIFACTS  # where screenshots go
 
     def eventually(self, check: Callable[[], T], timeout: float = 10.0) -> T:
         """Like ``eventually``, waiting inside Playwright: its event handlers (requests,
@@ -124,8 +125,8 @@ class Tab:
         return [line for line in self.console if "Content Security Policy" in line]
 
     def screenshot(self, name: str) -> Path:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        path = ARTIFACTS / f"{name}.png"
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        path = self.artifacts / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return path
 

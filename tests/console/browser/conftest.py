@@ -9,7 +9,7 @@ Screenshots go to test-artifacts/console/ (gitignored).
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from django.conf import settings
@@ -33,6 +33,7 @@ class ConsoleTab(Tab):
     """A tab on the live server's console; ``base`` is the live server's URL."""
 
     base: str = ""
+    artifacts: ClassVar[Path] = ARTIFACTS
     # Console messages of type "error": failed loads, CSP refusals, uncaught errors.
     console_errors: list[str] = field(default_factory=list)
 
@@ -46,12 +47,6 @@ class ConsoleTab(Tab):
         self.page.wait_for_function(
             "() => window.htmx !== undefined && document.querySelectorAll('.htmx-request').length === 0"
         )
-
-    def screenshot(self, name: str) -> Path:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        path = ARTIFACTS / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
-        return path
 
 
 @pytest.fixture

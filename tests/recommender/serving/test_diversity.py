@@ -1,20 +1,26 @@
-"""The category cap's vectorised prefix against the cap itself."""
+"""The prefix of a ranked pool that the category cap reads, against its definition."""
+
+from collections import Counter
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recommender.serving.diversity import CategoryCap, prefix_filling
+from recommender.serving.diversity import prefix_filling
 
 
 def _walked(items: np.ndarray, category_of: np.ndarray, cap: int | None, size: int) -> int:
-    """How many items the cap reads, in order, until ``size`` are admitted."""
-    admit = CategoryCap(cap, category_of)
+    """How many items, in order, until ``size`` have been taken, at most ``cap`` of one
+    category (uncategorised items, category 0, never held back)."""
+    taken_of: Counter[int] = Counter()
     taken = 0
     for position, index in enumerate(items.tolist(), start=1):
-        taken += admit.admit(index)
-        if taken == size:
-            return position
+        category = int(category_of[index])
+        if cap is None or category == 0 or taken_of[category] < cap:
+            taken_of[category] += 1
+            taken += 1
+            if taken == size:
+                return position
     return len(items)
 
 
