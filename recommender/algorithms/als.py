@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import lapack
 
 from recommender.algorithms.base import AlgorithmConfig, VectorAlgorithm
 from recommender.algorithms.data import Interactions, ItemFeatures, Query
@@ -56,7 +57,13 @@ def fold_in(
     system = gram + (factors.T * (confidences - 1.0)) @ factors
     system.flat[:: len(gram) + 1] += regularization  # + reg I, without building I
     right_side = factors.T @ confidences.astype(np.float64)
-    return np.linalg.solve(system, right_side).astype(np.float32)
+    # With confidences >= 0 the system is symmetric positive definite: one Cholesky
+    # solve (LAPACK dposv) costs half of np.linalg.solve's LU on the request path. A
+    # negative confidence can break definiteness; LU then solves it as before.
+    _, solution, info = lapack.dposv(system, right_side, lower=1)
+    if info != 0:
+        solution = np.linalg.solve(system, right_side)
+    return solution.astype(np.float32)
 
 
 def query_items(query: Query, n_items: int, config: AlsConfig) -> tuple[np.ndarray, np.ndarray]:
