@@ -106,6 +106,9 @@ class CompiledRules:
     pins: tuple[PinRule, ...]  # rule order
     boost_columns: np.ndarray  # uint8 per rule: 1 for boosts and seasonal boosts (reasons of unburied items)
     bury_columns: np.ndarray  # uint8 per rule: 1 for buries (reasons of buried items)
+    # product -> positions of the rules that move it (see move_columns), filled as
+    # requests serve products: the answer depends on the product only.
+    move_memo: dict[int, tuple[int, ...]] = field(default_factory=dict, repr=False)
 
     @property
     def empty(self) -> bool:
@@ -273,7 +276,9 @@ def _apply(
             layout.append((slot, placed[slot][0]))
 
     positions = np.array([value for pin_slot, value in layout if pin_slot is None], dtype=np.intp)
-    reasons = iter(_move_reasons(compiled, items[positions], buried[positions]))
+    # Candidate position of each pinned item that is a candidate too.
+    position_of = {item: position for position, item in enumerate(items.tolist())} if placed else {}
+    reasons = iter(_move_reasons(compiled, items[positions]))
     for pin_slot, value in layout:
         if pin_slot is None:
             candidate = candidates[value]
@@ -289,15 +294,16 @@ def _apply(
                 )
             )
         else:
-            found = np.flatnonzero(items == value)
-            source = candidates[int(found[0])] if len(found) else None
+            position = position_of.get(value)
+            source = candidates[position] if position is not None else None
             outcome.served.append(
                 Candidate(
                     index=value,
-                    score=float(adjusted[found[0]]) if source is not None else 0.0,
+                    score=float(adjusted[position]) if position is not None else 0.0,
                     sources=source.sources if source is not None else {},
                     reasons=[*(source.reasons if source is not None else ()), placed[pin_slot][2]],
                     pinned_slot=pin_slot,
+                    pinned_by=placed[pin_slot][1],
                 )
             )
     if explain:
@@ -305,16 +311,36 @@ def _apply(
     return outcome
 
 
-def _move_reasons(compiled: CompiledRules, items: np.ndarray, buried: np.ndarray) -> list[list[str]]:
-    """Per item, the reasons of the rules that moved it: its buries if it is buried, else
-    its boosts and seasonal boosts (one matrix operation for all the items)."""
-    found: list[list[str]] = [[] for _ in range(len(items))]
-    if compiled.rules and len(items):
-        wanted = np.where(buried[:, None], compiled.bury_columns[None, :], compiled.boost_columns[None, :])
-        rows, columns = np.nonzero(_bits(compiled, items) & wanted)
-        for row, column in zip(rows.tolist(), columns.tolist(), strict=True):
-            found[row].append(compiled.rules[column].reason)
-    return found
+def move_columns(compiled: CompiledRules, items: np.ndarray) -> list[tuple[int, ...]]:
+    """Per item (snapshot index), the positions of the rules that move it: its buries if
+    a bury holds it down, else its boosts and seasonal boosts. Pins are not included
+    (which pin placed an item is the rules engine's decision, not the item's).
+
+    Products not seen before under these rules are looked up in one matrix operation
+    and remembered in ``compiled.move_memo``; popular products are then dictionary
+    look-ups."""
+    memo = compiled.move_memo
+    wanted = items.tolist()
+    missing = [item for item in dict.fromkeys(wanted) if item not in memo]
+    if missing:
+        found: dict[int, list[int]] = {item: [] for item in missing}
+        if compiled.rules:
+            rows = np.array(missing, dtype=np.intp)
+            columns = np.where(
+                compiled.buried[rows][:, None], compiled.bury_columns[None, :], compiled.boost_columns[None, :]
+            )
+            matched_rows, matched_columns = np.nonzero(_bits(compiled, rows) & columns)
+            for row, column in zip(matched_rows.tolist(), matched_columns.tolist(), strict=True):
+                found[missing[row]].append(column)
+        for item, positions in found.items():
+            memo[item] = tuple(positions)
+    return [memo[item] for item in wanted]
+
+
+def _move_reasons(compiled: CompiledRules, items: np.ndarray) -> list[list[str]]:
+    """Per item, the reasons of the rules that moved it (see move_columns)."""
+    rules = compiled.rules
+    return [[rules[column].reason for column in columns] for columns in move_columns(compiled, items)]
 
 
 def _removed(

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from campaigns.candidates import Candidate
-from campaigns.rules import BOOST, BURY, PIN, SEASONAL, CompiledRules, rules_apply, rules_apply_detailed
+from campaigns.rules import SEASONAL, CompiledRules, move_columns, rules_apply, rules_apply_detailed
 from campaigns.strategy import StrategyConfig
 from recommender.algorithms.blend import blend, default_blend
 from recommender.algorithms.ranking import Ranking
@@ -262,27 +262,19 @@ def _raw_scores(rankings: dict[str, Ranking], indices: np.ndarray) -> list[dict[
 
 
 def _rule_ids(rules: CompiledRules | None, chosen: list[Candidate]) -> list[tuple[list[int], list[int]]]:
-    """(promotion ids, seasonal boost ids) of the rules that moved each chosen item."""
+    """(promotion ids, seasonal boost ids) of the rules that moved each chosen item: the
+    pin that placed a pinned item; the buries of a buried one; else its boosts and
+    seasonal boosts (an item is buried exactly when the rules bury its product, fallbacks
+    included)."""
     if rules is None or rules.empty or not chosen:
         return [([], []) for _ in chosen]
     indices = np.array([c.index for c in chosen], dtype=np.intp)
-    bits = np.unpackbits(rules.membership[indices], axis=1, count=len(rules.rules))
     result = []
-    for candidate, row in zip(chosen, bits, strict=True):
-        promotions: list[int] = []
-        seasonal: list[int] = []
-        for j in np.flatnonzero(row).tolist():
-            rule = rules.rules[j]
-            if rule.kind == PIN:
-                moved = candidate.pinned_slot is not None and any(
-                    r.startswith("pinned") and f'promotion "{rule.name}"' in r for r in candidate.reasons
-                )
-            elif rule.kind == BURY:
-                moved = candidate.buried and candidate.pinned_slot is None
-            else:
-                moved = rule.kind in (BOOST, SEASONAL) and not candidate.buried and candidate.pinned_slot is None
-            if moved:
-                (seasonal if rule.kind == SEASONAL else promotions).append(rule.source_id)
+    for candidate, columns in zip(chosen, move_columns(rules, indices), strict=True):
+        if candidate.pinned_slot is not None:
+            columns = () if candidate.pinned_by is None else (candidate.pinned_by,)
+        promotions = [rules.rules[j].source_id for j in columns if rules.rules[j].kind != SEASONAL]
+        seasonal = [rules.rules[j].source_id for j in columns if rules.rules[j].kind == SEASONAL]
         result.append((promotions, seasonal))
     return result
 

@@ -9,7 +9,7 @@ import pytest
 
 from campaigns import services
 from campaigns.matching import SnapshotIndex
-from campaigns.rules import CompiledRulesCache, rules_apply, rules_apply_detailed, rules_compile
+from campaigns.rules import CompiledRulesCache, move_columns, rules_apply, rules_apply_detailed, rules_compile
 from campaigns.targets import Target
 from tests.campaigns.conftest import ACTOR, NOW, candidates, load, publish, skus
 
@@ -223,6 +223,23 @@ def test_boost_and_bury_of_the_same_item_bury_wins(shop, snapshot, placements):
     assert skus(snapshot, served)[-1] == "SKU-1"
     assert served[-1].score == 0.9  # the boost is not applied
     assert served[-1].reasons == ["personal", 'buried by promotion "Down"']
+
+
+def test_move_columns_are_the_buries_of_a_buried_item_else_its_boosts(shop, snapshot, placements):
+    publish(shop, name="Up", target={"skus": ["SKU-1", "SKU-2", "SKU-4"]}, action="boost", factor=2.0)
+    publish(shop, name="Garden", target={"categories": ["Garden"]}, action="boost", factor=1.5)
+    publish(shop, name="Down", target={"skus": ["SKU-2", "SKU-3"]}, action="bury")
+    publish(shop, name="Pin", target={"skus": ["SKU-1"]}, action="pin", slot=1)
+    compiled = rules_compile(load(shop), snapshot, "home", NOW)
+    items = np.arange(len(snapshot.skus))
+    expected = []
+    for item in items.tolist():
+        matched = np.flatnonzero(np.unpackbits(compiled.membership[item], count=len(compiled.rules))).tolist()
+        kinds = {"bury"} if compiled.buried[item] else {"boost", "seasonal"}
+        expected.append(tuple(j for j in matched if compiled.rules[j].kind in kinds))
+    assert sorted(map(len, expected))[-1] == 2  # SKU-4 (Garden): both boosts; SKU-1: Up, not its pin
+    assert move_columns(compiled, items) == expected
+    assert move_columns(compiled, items[::-1]) == expected[::-1]  # answered from the memo
 
 
 def test_pin_and_bury_of_the_same_item_pin_wins(shop, snapshot, placements):

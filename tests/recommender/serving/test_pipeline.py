@@ -200,6 +200,37 @@ def test_promotions_move_items_and_say_so(shop):
     assert served.items[1].promotion_ids == [] and served.items[1].rule_reasons == []
 
 
+def test_a_pin_that_lost_its_slot_is_credited_to_itself_only(shop):
+    # Both pins want slot 1 and "Holder" (higher priority) also matches the item "Mover"
+    # pins: the moved item's reason names both, its provenance only the pin that placed it.
+    order = _trending_order(shop)
+    placement(shop, "contested", TRENDING)
+    holder = promotion_create(
+        shop=shop,
+        actor=SYSTEM,
+        fields={
+            "name": "Holder",
+            "target": {"skus": [order[10], order[20]]},
+            "action": "pin",
+            "slot": 1,
+            "priority": 5,
+        },
+    )
+    mover = promotion_create(
+        shop=shop, actor=SYSTEM, fields={"name": "Mover", "target": {"skus": [order[20]]}, "action": "pin", "slot": 1}
+    )
+    for promotion in (holder, mover):
+        promotion_publish(promotion=promotion, actor=SYSTEM)
+    registry.reset()
+
+    served = serve(shop, "contested", explain=True)
+
+    assert skus(served)[:2] == [order[10], order[20]]
+    assert served.items[0].promotion_ids == [holder.pk]
+    assert (served.items[1].pinned_slot, served.items[1].promotion_ids) == (2, [mover.pk])
+    assert 'promotion "Holder"' in served.items[1].rule_reasons[0]
+
+
 def test_category_cap_keeps_pins_in_place(shop):
     order = _trending_order(shop)
     placement(shop, "diverse", {"sources": {"trending": 1.0}, "size": 12, "diversity": {"max_per_category": 2}})
