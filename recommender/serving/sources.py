@@ -69,14 +69,18 @@ class SourceInput:
         return self._personal_vector
 
 
-def top(items: np.ndarray, scores: np.ndarray, k: int) -> Ranking:
-    """The k best (score descending, then lower index), distinct items (best score kept)."""
+def top(items: np.ndarray, scores: np.ndarray, k: int, *, distinct: bool = False) -> Ranking:
+    """The k best (score descending, then lower index), distinct items (best score kept).
+    ``distinct``: the caller knows no item repeats (one index's hits), so none is dropped."""
     if len(items) == 0:
         return _EMPTY
     order = np.lexsort((items, -scores))
-    items, scores = items[order], scores[order]
-    _, first = np.unique(items, return_index=True)
-    keep = np.sort(first)[:k]
+    if distinct:
+        keep = order[:k]
+    else:
+        items, scores = items[order], scores[order]
+        _, first = np.unique(items, return_index=True)
+        keep = np.sort(first)[:k]
     return Ranking(items=items[keep].astype(np.int32), scores=scores[keep].astype(np.float32))
 
 
@@ -102,9 +106,10 @@ def _vector_search(
     if superseded is not None:
         keep &= ~contains(superseded, mapped)
     items, values = mapped[keep], scores[keep]
-    if len(fresh):
-        items = np.concatenate([items, fresh.indices])
-        values = np.concatenate([values, (fresh.vectors @ vector).astype(np.float32)])
+    if not len(fresh):
+        return top(items, values, source.k, distinct=True)  # an index holds each product once
+    items = np.concatenate([items, fresh.indices])
+    values = np.concatenate([values, (fresh.vectors @ vector).astype(np.float32)])
     return top(items, values, source.k)
 
 
