@@ -34,6 +34,18 @@ def _trending_order(shop, size=40):
     return skus(serve(shop, "all-trending"))
 
 
+def _live(shop, *promotions: dict) -> list:
+    """Create and publish these promotions (fields as the service takes them); the
+    serving state is rebuilt on the next request."""
+    published = []
+    for fields in promotions:
+        promotion = promotion_create(shop=shop, actor=SYSTEM, fields=fields)
+        promotion_publish(promotion=promotion, actor=SYSTEM)
+        published.append(promotion)
+    registry.reset()
+    return published
+
+
 def _refresh(shop):
     Shop.objects.filter(pk=shop.pk).update(catalog_version=F("catalog_version") + 1)
     assert registry.refresh(shop.pk)
@@ -177,17 +189,11 @@ def test_provenance_names_each_source_with_its_raw_score(shop):
 def test_promotions_move_items_and_say_so(shop):
     order = _trending_order(shop)
     placement(shop, "promoted", TRENDING)
-    boost = promotion_create(
-        shop=shop,
-        actor=SYSTEM,
-        fields={"name": "Push", "target": {"skus": [order[9]]}, "action": "boost", "factor": 100},
+    boost, pin = _live(
+        shop,
+        {"name": "Push", "target": {"skus": [order[9]]}, "action": "boost", "factor": 100},
+        {"name": "Pin", "target": {"skus": [order[20]]}, "action": "pin", "slot": 3},
     )
-    pin = promotion_create(
-        shop=shop, actor=SYSTEM, fields={"name": "Pin", "target": {"skus": [order[20]]}, "action": "pin", "slot": 3}
-    )
-    for promotion in (boost, pin):
-        promotion_publish(promotion=promotion, actor=SYSTEM)
-    registry.reset()
 
     served = serve(shop, "promoted", explain=True)
 
@@ -205,23 +211,11 @@ def test_a_pin_that_lost_its_slot_is_credited_to_itself_only(shop):
     # pins: the moved item's reason names both, its provenance only the pin that placed it.
     order = _trending_order(shop)
     placement(shop, "contested", TRENDING)
-    holder = promotion_create(
-        shop=shop,
-        actor=SYSTEM,
-        fields={
-            "name": "Holder",
-            "target": {"skus": [order[10], order[20]]},
-            "action": "pin",
-            "slot": 1,
-            "priority": 5,
-        },
+    holder, mover = _live(
+        shop,
+        {"name": "Holder", "target": {"skus": [order[10], order[20]]}, "action": "pin", "slot": 1, "priority": 5},
+        {"name": "Mover", "target": {"skus": [order[20]]}, "action": "pin", "slot": 1},
     )
-    mover = promotion_create(
-        shop=shop, actor=SYSTEM, fields={"name": "Mover", "target": {"skus": [order[20]]}, "action": "pin", "slot": 1}
-    )
-    for promotion in (holder, mover):
-        promotion_publish(promotion=promotion, actor=SYSTEM)
-    registry.reset()
 
     served = serve(shop, "contested", explain=True)
 
@@ -235,11 +229,7 @@ def test_category_cap_keeps_pins_in_place(shop):
     order = _trending_order(shop)
     placement(shop, "diverse", {"sources": {"trending": 1.0}, "size": 12, "diversity": {"max_per_category": 2}})
     category_0 = [sku for sku in order if int(sku[1:]) % 4 == 0]
-    pin = promotion_create(
-        shop=shop, actor=SYSTEM, fields={"name": "Pin", "target": {"skus": [category_0[5]]}, "action": "pin", "slot": 1}
-    )
-    promotion_publish(promotion=pin, actor=SYSTEM)
-    registry.reset()
+    _live(shop, {"name": "Pin", "target": {"skus": [category_0[5]]}, "action": "pin", "slot": 1})
 
     served = serve(shop, "diverse")
 
