@@ -60,7 +60,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from campaigns.assignment import UnknownPlacement
-from campaigns.candidates import Candidate
+from campaigns.candidates import Candidate, ScoredItems
 from campaigns.matching import snapshot_index
 from campaigns.schedule import schedule_active, schedule_end, seasonal_bounds, seasonal_multiplier, until_label
 from campaigns.state import CampaignState
@@ -227,10 +227,10 @@ def rules_apply(
     """The candidates after the rules, at most ``size``, best first (see the module doc).
 
     ``candidates``: distinct snapshot indices with normalised scores (>= 0), already
-    filtered by serving. ``blocked``: snapshot indices a pin must not add (context items,
-    items the strategy filtered out). Returns new Candidate objects; the inputs are
-    not changed. Cost: a few array look-ups over the candidates, plus Python work for
-    the ``size`` served items only.
+    filtered by serving (which passes them as ScoredItems: two arrays). ``blocked``:
+    snapshot indices a pin must not add (context items, items the strategy filtered
+    out). Returns new Candidate objects; the inputs are not changed. Cost: a few array
+    look-ups over the candidates, plus Python work for the ``size`` served items only.
     """
     return _apply(compiled, candidates, size, blocked, explain=False).served
 
@@ -245,8 +245,11 @@ def rules_apply_detailed(
 def _apply(
     compiled: CompiledRules, candidates: Sequence[Candidate], size: int, blocked: Collection[int], explain: bool
 ) -> RulesOutcome:
-    items = np.array([c.index for c in candidates], dtype=np.intp)
-    scores = np.array([c.score for c in candidates], dtype=np.float64)
+    if isinstance(candidates, ScoredItems):
+        items, scores = candidates.items, candidates.scores
+    else:
+        items = np.array([c.index for c in candidates], dtype=np.intp)
+        scores = np.array([c.score for c in candidates], dtype=np.float64)
     dropped = compiled.excluded[items]
     if compiled.allowed is not None:
         dropped |= ~compiled.allowed[items]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from campaigns.candidates import Candidate
+from campaigns.candidates import Candidate, ScoredItems
 from campaigns.rules import SEASONAL, CompiledRules, move_columns, rules_apply, rules_apply_detailed
 from campaigns.strategy import StrategyConfig
 from recommender.algorithms.blend import blend, default_blend
@@ -111,7 +111,7 @@ def run(
     live = rules is not None and not rules.empty
     if live:
         assert rules is not None
-        candidates = [Candidate(index=i, score=s) for i, s in zip(kept.tolist(), kept_scores.tolist(), strict=True)]
+        candidates = ScoredItems(kept, kept_scores)
         blocked = set(signals.context.tolist()) | set(items[~keep].tolist())
         if explain:
             outcome = rules_apply_detailed(rules, candidates, pool, blocked=blocked)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from campaigns import services
+from campaigns.candidates import Candidate, ScoredItems
 from campaigns.matching import SnapshotIndex
 from campaigns.rules import CompiledRulesCache, move_columns, rules_apply, rules_apply_detailed, rules_compile
 from campaigns.targets import Target
@@ -240,6 +241,21 @@ def test_move_columns_are_the_buries_of_a_buried_item_else_its_boosts(shop, snap
     assert sorted(map(len, expected))[-1] == 2  # SKU-4 (Garden): both boosts; SKU-1: Up, not its pin
     assert move_columns(compiled, items) == expected
     assert move_columns(compiled, items[::-1]) == expected[::-1]  # answered from the memo
+
+
+def test_scored_items_are_ranked_as_the_same_candidates_in_a_list(shop, snapshot, placements):
+    publish(shop, name="Up", target={"skus": ["SKU-4"]}, action="boost", factor=3.0)
+    publish(shop, name="Down", target={"skus": ["SKU-1"]}, action="bury")
+    publish(shop, name="Gone", target={"skus": ["SKU-2"]}, action="exclude")
+    publish(shop, name="Pin", target={"skus": ["SKU-8"]}, action="pin", slot=2)
+    compiled = rules_compile(load(shop), snapshot, "home", NOW)
+    items, scores = np.array([0, 1, 2, 3, 4]), np.array([0.9, 0.8, 0.7, 0.6, 0.5], dtype=np.float32)
+    listed = [Candidate(index=i, score=s) for i, s in zip(items.tolist(), scores.tolist(), strict=True)]
+    for size in (1, 3, 6):
+        assert rules_apply(compiled, ScoredItems(items, scores), size) == rules_apply(compiled, listed, size)
+    detailed = rules_apply_detailed(compiled, ScoredItems(items, scores), 6)
+    assert detailed == rules_apply_detailed(compiled, listed, 6)
+    assert [c.pinned_slot for c in detailed.served].count(2) == 1 and detailed.removed
 
 
 def test_pin_and_bury_of_the_same_item_pin_wins(shop, snapshot, placements):
