@@ -222,29 +222,48 @@ def _bits(compiled: CompiledRules, items: np.ndarray) -> np.ndarray:
 
 
 def rules_apply(
-    compiled: CompiledRules, candidates: Sequence[Candidate], size: int, *, blocked: Collection[int] = ()
+    compiled: CompiledRules,
+    candidates: Sequence[Candidate],
+    size: int,
+    *,
+    pool: int | None = None,
+    blocked: Collection[int] = (),
 ) -> list[Candidate]:
-    """The candidates after the rules, at most ``size``, best first (see the module doc).
+    """The candidates after the rules, best first (see the module doc): the ``size``
+    slots of the list served, pins in them, then more of the ranking up to ``pool``
+    items (default ``size``) for the steps after the rules (diversity) to choose from.
 
     ``candidates``: distinct snapshot indices with normalised scores (>= 0), already
     filtered by serving (which passes them as ScoredItems: two arrays). ``blocked``:
     snapshot indices a pin must not add (context items, items the strategy filtered
-    out). Returns new Candidate objects; the inputs are not changed. Cost: a few array
-    look-ups over the candidates, plus Python work for the ``size`` served items only.
+    out). A pin to a slot beyond ``size`` does nothing. Returns new Candidate objects;
+    the inputs are not changed. Cost: a few array look-ups over the candidates, plus
+    Python work for the ``pool`` items returned only.
     """
-    return _apply(compiled, candidates, size, blocked, explain=False).served
+    return _apply(compiled, candidates, size, pool or size, blocked, explain=False).served
 
 
 def rules_apply_detailed(
-    compiled: CompiledRules, candidates: Sequence[Candidate], size: int, *, blocked: Collection[int] = ()
+    compiled: CompiledRules,
+    candidates: Sequence[Candidate],
+    size: int,
+    *,
+    pool: int | None = None,
+    blocked: Collection[int] = (),
 ) -> RulesOutcome:
     """``rules_apply`` plus the removed candidates with their reasons (for previews)."""
-    return _apply(compiled, candidates, size, blocked, explain=True)
+    return _apply(compiled, candidates, size, pool or size, blocked, explain=True)
 
 
 def _apply(
-    compiled: CompiledRules, candidates: Sequence[Candidate], size: int, blocked: Collection[int], explain: bool
+    compiled: CompiledRules,
+    candidates: Sequence[Candidate],
+    size: int,
+    pool: int,
+    blocked: Collection[int],
+    explain: bool,
 ) -> RulesOutcome:
+    pool = max(pool, size)
     if isinstance(candidates, ScoredItems):
         items, scores = candidates.items, candidates.scores
     else:
@@ -264,7 +283,7 @@ def _apply(
     pinned_items = {item for item, _, _ in placed.values()}
     rest = (int(p) for p in ranked if int(items[p]) not in pinned_items)
     layout: list[tuple[int | None, int]] = []  # (slot of a pin or None, candidate position or pinned item)
-    while len(layout) < size:
+    while len(layout) < pool:
         slot = len(layout) + 1
         if slot in placed:
             layout.append((slot, placed[slot][0]))
@@ -275,7 +294,7 @@ def _apply(
         layout.append((None, next_position))
     used = {pin_slot for pin_slot, _ in layout if pin_slot is not None}
     for slot in sorted(placed):  # a list shorter than a pin's slot: the pin comes last
-        if slot not in used and len(layout) < size:
+        if slot not in used and len(layout) < pool:
             layout.append((slot, placed[slot][0]))
 
     positions = np.array([value for pin_slot, value in layout if pin_slot is None], dtype=np.intp)

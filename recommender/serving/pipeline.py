@@ -114,10 +114,10 @@ def run(
         candidates = ScoredItems(kept, kept_scores)
         blocked = set(signals.context.tolist()) | set(items[~keep].tolist())
         if explain:
-            outcome = rules_apply_detailed(rules, candidates, pool, blocked=blocked)
+            outcome = rules_apply_detailed(rules, candidates, size, pool=pool, blocked=blocked)
             ranked, removed, notes = outcome.served, outcome.removed, outcome.notes
         else:
-            ranked = rules_apply(rules, candidates, pool, blocked=blocked)
+            ranked = rules_apply(rules, candidates, size, pool=pool, blocked=blocked)
     else:
         if strategy.diversity.mmr_lambda <= 0:
             # The category cap stops once the list is full: the rest of the pool is never read.

@@ -225,6 +225,20 @@ def test_a_pin_that_lost_its_slot_is_credited_to_itself_only(shop):
     assert 'promotion "Holder"' in served.items[1].rule_reasons[0]
 
 
+def test_a_pin_beyond_the_list_served_leaves_its_item_where_it_ranks(shop):
+    # The rules see more candidates than the 8 slots (for diversity to choose from), but
+    # a pin to slot 20 is a pin for longer lists: here its item keeps its own place.
+    order = _trending_order(shop)
+    placement(shop, "short", TRENDING)
+    _live(shop, {"name": "Far", "target": {"skus": [order[2]]}, "action": "pin", "slot": 20})
+
+    served = serve(shop, "short", explain=True)
+
+    assert skus(served) == order[:8]
+    assert served.items[2].pinned_slot is None and served.items[2].promotion_ids == []
+    assert served.result.notes == ['promotion "Far" pins to slot 20, beyond the 8 items served']
+
+
 def test_category_cap_keeps_pins_in_place(shop):
     order = _trending_order(shop)
     placement(shop, "diverse", {"sources": {"trending": 1.0}, "size": 12, "diversity": {"max_per_category": 2}})
