@@ -240,7 +240,7 @@ def rules_apply(
     the inputs are not changed. Cost: a few array look-ups over the candidates, plus
     Python work for the ``pool`` items returned only.
     """
-    return _apply(compiled, candidates, size, pool or size, blocked, explain=False).served
+    return _apply(compiled, candidates, size, pool, blocked, explain=False).served
 
 
 def rules_apply_detailed(
@@ -252,18 +252,18 @@ def rules_apply_detailed(
     blocked: Collection[int] = (),
 ) -> RulesOutcome:
     """``rules_apply`` plus the removed candidates with their reasons (for previews)."""
-    return _apply(compiled, candidates, size, pool or size, blocked, explain=True)
+    return _apply(compiled, candidates, size, pool, blocked, explain=True)
 
 
 def _apply(
     compiled: CompiledRules,
     candidates: Sequence[Candidate],
     size: int,
-    pool: int,
+    pool: int | None,
     blocked: Collection[int],
     explain: bool,
 ) -> RulesOutcome:
-    pool = max(pool, size)
+    pool = max(pool or size, size)
     if isinstance(candidates, ScoredItems):
         items, scores = candidates.items, candidates.scores
     else:

@@ -261,14 +261,15 @@ def _raw_scores(rankings: dict[str, Ranking], indices: np.ndarray) -> list[dict[
     return found
 
 
-def _rule_ids(rules: CompiledRules | None, chosen: list[Candidate]) -> list[tuple[list[int], list[int]]]:
+def _rule_ids(
+    rules: CompiledRules | None, chosen: list[Candidate], indices: np.ndarray
+) -> list[tuple[list[int], list[int]]]:
     """(promotion ids, seasonal boost ids) of the rules that moved each chosen item: the
     pin that placed a pinned item; the buries of a buried one; else its boosts and
     seasonal boosts (an item is buried exactly when the rules bury its product, fallbacks
-    included)."""
+    included). ``indices``: the chosen items' snapshot indices."""
     if rules is None or rules.empty or not chosen:
         return [([], []) for _ in chosen]
-    indices = np.array([c.index for c in chosen], dtype=np.intp)
     result = []
     for candidate, columns in zip(chosen, move_columns(rules, indices), strict=True):
         if candidate.pinned_slot is not None:
@@ -288,7 +289,7 @@ def _provenance(
 ) -> list[ServedItem]:
     indices = np.array([c.index for c in chosen], dtype=np.int64)
     raw = _raw_scores(rankings, indices)
-    ids = _rule_ids(rules, chosen)
+    ids = _rule_ids(rules, chosen, indices)
     served = []
     for candidate, sources, (promotions, seasonal) in zip(chosen, raw, ids, strict=True):
         origin = fallback_of.get(candidate.index) if not sources else None
