@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.core.cache import cache, caches
+from django.core.cache import caches
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
@@ -165,72 +165,55 @@ def client_ip(request: HttpRequest | Request) -> str:
     return forwarded[-proxies]
 
 
-def _count_hit(cache_key: str, window_s: int) -> int:
-    """Add one to the counter of this window; the new count. Atomic across processes.
+def _count_hits(cache_keys: list[str], window_s: int) -> list[int]:
+    """Add one to the counter of each key's window; the new counts. Atomic across processes.
 
-    On Redis it is one round trip (SET NX with expiry, then INCR, pipelined) instead of
-    the three that Django's cache API needs (EXISTS, INCR, and ADD for a new window)."""
+    On Redis it is one round trip for all the keys (per key SET NX with expiry, then
+    INCR, pipelined) instead of the three per key that Django's cache API needs (EXISTS,
+    INCR, and ADD for a new window)."""
     backend = caches["default"]
     client = redis_client(backend)
     if client is not None:
-        key = backend.make_and_validate_key(cache_key)
         pipe = client.pipeline(transaction=False)
-        pipe.set(key, 0, ex=window_s * 2, nx=True)
-        pipe.incr(key)
-        return int(pipe.execute()[1])
+        for cache_key in cache_keys:
+            key = backend.make_and_validate_key(cache_key)
+            pipe.set(key, 0, ex=window_s * 2, nx=True)
+            pipe.incr(key)
+        return [int(count) for count in pipe.execute()[1::2]]
+    return [_count_hit_in(backend, cache_key, window_s) for cache_key in cache_keys]
+
+
+def _count_hit_in(backend: Any, cache_key: str, window_s: int) -> int:
     try:
-        return int(cache.incr(cache_key))
+        return int(backend.incr(cache_key))
     except ValueError:
-        if cache.add(cache_key, 1, timeout=window_s * 2):
+        if backend.add(cache_key, 1, timeout=window_s * 2):
             return 1
-        return int(cache.incr(cache_key))
+        return int(backend.incr(cache_key))
 
 
-class _WindowThrottle(BaseThrottle):
-    """Fixed one-minute windows counted in the cache (Redis when REDIS_URL is set)."""
+class ApiThrottle(BaseThrottle):
+    """Fixed one-minute windows per API key (``API_THROTTLE_KEY_PER_MINUTE``) and per
+    client address (``API_THROTTLE_IP_PER_MINUTE``, see ``client_ip``), counted in the
+    cache (Redis when REDIS_URL is set), both in one round trip. A request over either
+    limit is refused with 429 and Retry-After (the end of the window); it still counts."""
 
-    scope = ""
     window_s = 60
     clock = staticmethod(time.time)  # tests pin it
 
-    def limit(self) -> int:
-        raise NotImplementedError
-
-    def ident(self, request: Request) -> str | None:
-        raise NotImplementedError
-
     def allow_request(self, request: Request, view: Any) -> bool:
-        ident = self.ident(request)
-        if ident is None:
-            return True
         now = self.clock()
         window = int(now // self.window_s)
         self._wait = self.window_s - (now % self.window_s)
-        return _count_hit(f"throttle:{self.scope}:{ident}:{window}", self.window_s) <= self.limit()
+        limits = {f"throttle:ip:{client_ip(request)}:{window}": settings.API_THROTTLE_IP_PER_MINUTE}
+        key_prefix = getattr(request.auth, "prefix", None)
+        if key_prefix is not None:
+            limits[f"throttle:key:{key_prefix}:{window}"] = settings.API_THROTTLE_KEY_PER_MINUTE
+        counts = _count_hits(list(limits), self.window_s)
+        return all(count <= limit for count, limit in zip(counts, limits.values(), strict=True))
 
     def wait(self) -> float:
         return self._wait
-
-
-class KeyThrottle(_WindowThrottle):
-    scope = "key"
-
-    def limit(self) -> int:
-        return settings.API_THROTTLE_KEY_PER_MINUTE
-
-    def ident(self, request: Request) -> str | None:
-        key = request.auth
-        return getattr(key, "prefix", None)
-
-
-class ClientIpThrottle(_WindowThrottle):
-    scope = "ip"
-
-    def limit(self) -> int:
-        return settings.API_THROTTLE_IP_PER_MINUTE
-
-    def ident(self, request: Request) -> str | None:
-        return client_ip(request)
 
 
 # --- CORS ---------------------------------------------------------------------------

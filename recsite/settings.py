@@ -276,7 +276,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["catalog.api_auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["catalog.api_auth.HasApiKey"],
-    "DEFAULT_THROTTLE_CLASSES": ["recsite.api.KeyThrottle", "recsite.api.ClientIpThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["recsite.api.ApiThrottle"],
     "DEFAULT_PARSER_CLASSES": ["recsite.api.StrictJSONParser", "recsite.api.PlainTextJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["recsite.api.FastJSONRenderer"],
     "EXCEPTION_HANDLER": "recsite.api.exception_handler",

@@ -103,10 +103,10 @@ def other_secret_key(other_shop: Any) -> str:
 @pytest.fixture
 def throttle_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
     """Pins the clock of the API throttles (fixed one-minute windows): call it with a time."""
-    from recsite.api import _WindowThrottle
+    from recsite.api import ApiThrottle
 
     def pin(now: float) -> None:
-        monkeypatch.setattr(_WindowThrottle, "clock", staticmethod(lambda: now))
+        monkeypatch.setattr(ApiThrottle, "clock", staticmethod(lambda: now))
 
     pin(1_800_000_030.0)  # 30 s into a window
     return pin

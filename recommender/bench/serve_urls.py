@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.api_auth import ApiKeyAuthentication, HasApiKey, request_shop
-from recsite.api import ClientIpThrottle, KeyThrottle
+from recsite.api import ApiThrottle
 from recsite.urls import handler404, handler500  # noqa: F401
 from recsite.urls import urlpatterns as site_urlpatterns
 
@@ -38,7 +38,7 @@ class TrivialApi(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasApiKey]
-    throttle_classes = [KeyThrottle, ClientIpThrottle]
+    throttle_classes = [ApiThrottle]
 
     def get(self, request: Request) -> Response:
         shop = request_shop(request)

@@ -96,13 +96,15 @@ def test_throttle_counts_are_kept_in_redis(api, secret_key, settings, throttle_c
     client = api(secret_key)
     # When the key sends 3 requests
     statuses = [send(client).status_code for _ in range(3)]
-    # Then the third is throttled, and the window's counter lives in Redis with an expiry
+    # Then the third is throttled, and the window's counters (the key's and the
+    # address's, counted in one round trip) live in Redis with an expiry
     assert statuses == [200, 200, 429]
     prefix = secret_key.split("_")[1]
     window = int(1_800_000_030.0 // 60)
-    counter = f"throttle:key:{prefix}:{window}"
-    assert cache.get(counter) == 3
+    counters = [f"throttle:key:{prefix}:{window}", f"throttle:ip:127.0.0.1:{window}"]
+    assert [cache.get(counter) for counter in counters] == [3, 3]
     import redis
 
-    assert 0 < redis.Redis.from_url(os.environ["TEST_REDIS_URL"]).ttl(cache.make_key(counter)) <= 120
-    cache.delete(counter)
+    client = redis.Redis.from_url(os.environ["TEST_REDIS_URL"])
+    assert all(0 < client.ttl(cache.make_key(counter)) <= 120 for counter in counters)
+    cache.delete_many(counters)
