@@ -73,7 +73,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "recsite.api.ApiAwareCspMiddleware",  # django-csp's, with a fixed policy for the API
     "axes.middleware.AxesMiddleware",
 ]
 
