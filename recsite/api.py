@@ -1,6 +1,6 @@
 """Plumbing shared by every endpoint of the public API, wired in through settings.py:
-the one error shape, the strict JSON parser, the fast renderer, throttles, CORS, the
-Content-Security-Policy of its responses."""
+the one error shape, the strict JSON parser, the fast renderer, throttles, CORS (the
+middleware that keeps the pages' cookies and policy off the API: recsite.middleware)."""
 
 import logging
 import time
@@ -9,11 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
@@ -250,29 +249,6 @@ class ApiCorsMiddleware:
             response["Access-Control-Allow-Origin"] = origin
             response["Access-Control-Expose-Headers"] = "Retry-After"
         response["Vary"] = "Origin" if "Vary" not in response else response["Vary"] + ", Origin"
-        return response
-
-
-# --- Content-Security-Policy ----------------------------------------------------------
-
-# The API answers data, never a document: its responses allow nothing to load or frame them.
-API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
-
-
-class ApiAwareCspMiddleware(CSPMiddleware):
-    """django-csp's policy (settings.CONTENT_SECURITY_POLICY, with its nonce) on every
-    page; on the API's responses the fixed API_CONTENT_SECURITY_POLICY instead, set
-    without building the page policy (django-csp builds it for every response: 55 us,
-    a sixth of a trivial API request, measured in process)."""
-
-    def process_request(self, request: HttpRequest) -> None:
-        if not request.path_info.startswith(API_PREFIX):
-            super().process_request(request)
-
-    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
-        if not request.path_info.startswith(API_PREFIX):
-            return super().process_response(request, response)
-        response.headers.setdefault("Content-Security-Policy", API_CONTENT_SECURITY_POLICY)
         return response
 
 

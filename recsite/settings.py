@@ -65,15 +65,16 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "recsite.api.ApiCorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # recsite.middleware.*: the library's own, with the API's requests let through (see there).
+    "recsite.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "recsite.middleware.AuthenticationMiddleware",
+    "recsite.middleware.OTPMiddleware",
+    "recsite.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "recsite.api.ApiAwareCspMiddleware",  # django-csp's, with a fixed policy for the API
+    "recsite.middleware.ContentSecurityPolicyMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 

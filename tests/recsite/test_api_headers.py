@@ -1,11 +1,11 @@
-"""The security headers of the API's responses: a fixed Content-Security-Policy that
-allows nothing (the API answers data, never a document), whatever the outcome; the
-pages keep the site's policy (tests/console/test_shell.py checks every console page,
-nonces included)."""
+"""The API's responses and the console's middleware: a fixed Content-Security-Policy
+that allows nothing (the API answers data, never a document), whatever the outcome; no
+cookie set, and a console login's session cookie is not even read. The pages keep the
+site's policy (tests/console/test_shell.py checks every console page, nonces included)."""
 
 import pytest
 
-from recsite.api import API_CONTENT_SECURITY_POLICY
+from recsite.middleware import API_CONTENT_SECURITY_POLICY
 from tests.factories import event_payload
 
 
@@ -25,6 +25,7 @@ def test_every_api_response_carries_the_fixed_policy(api, secret_key, method, pa
     assert response["Content-Security-Policy"] == API_CONTENT_SECURITY_POLICY
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "Content-Security-Policy-Report-Only" not in response
+    assert not response.cookies
 
 
 def test_an_unauthenticated_api_request_gets_the_fixed_policy_too(api, db):
@@ -40,3 +41,20 @@ def test_pages_keep_the_site_policy(client, db):
     assert directives["default-src"] == "'self'"
     assert directives["script-src"].startswith("'self'")
     assert directives["frame-ancestors"] == "'none'"
+
+
+def test_a_console_session_does_not_reach_the_api(api, secret_key, shop, django_user_model):
+    # Given a merchandiser logged in to the console in this browser
+    user = django_user_model.objects.create_user("merch", password="a long enough password")
+    client = api(secret_key)
+    client.force_login(user)
+    session_cookie = client.cookies["sessionid"].value
+    # When the browser calls the API (with its key)
+    response = client.get("/api/v1/recommendations?placement=no-such-placement")
+    # Then the API answers by the key alone: no session read (no user on the request),
+    # refreshed or set
+    assert response.status_code == 404
+    assert not response.cookies
+    assert client.cookies["sessionid"].value == session_cookie
+    assert not hasattr(response.wsgi_request, "session")
+    assert not hasattr(response.wsgi_request, "_messages")
