@@ -118,13 +118,19 @@ def pass_second_factor(browser: ConsoleTab, user: Any) -> None:
 # --- a real training worker ------------------------------------------------------------------
 
 
-def _publish_to(broker_url: str, transport_options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Point this process's Celery app (the live server runs in it) at another broker;
-    answers the previous configuration. The connection and producer pools are bound to
-    the old broker and are dropped, as Celery itself does after a fork."""
-    previous = (celery_app.conf.broker_url, dict(celery_app.conf.broker_transport_options or {}))
-    celery_app.conf.broker_url = broker_url
-    celery_app.conf.broker_transport_options = transport_options
+def _publish_to(
+    broker_url: str, transport_options: dict[str, Any], transport: str | None = None
+) -> tuple[str, dict[str, Any], str | None]:
+    """Point this process's Celery app (the live server runs in it) at another broker
+    (``transport``: the transport class, as settings.py names it for the file system;
+    None: the URL's scheme); answers the previous configuration. The connection and
+    producer pools are bound to the old broker and are dropped, as Celery itself does
+    after a fork."""
+    conf = celery_app.conf
+    previous = (conf.broker_url, dict(conf.broker_transport_options or {}), conf.broker_transport)
+    conf.broker_url = broker_url
+    conf.broker_transport_options = transport_options
+    conf.broker_transport = transport
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
     return previous
@@ -156,7 +162,7 @@ def training_worker(tmp_path: Path, settings: Any) -> Iterator[Worker]:
             "store_processed": False,
             "polling_interval": 0.05,
         }
-        previous = _publish_to("filesystem://", options)
+        previous = _publish_to("filesystem://", options, "recsite.file_broker:Transport")
     worker = Worker("console-browser", env, tmp_path)
     try:
         worker.wait_ready(timeout=180)
