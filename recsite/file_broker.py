@@ -9,12 +9,14 @@ then the whole demo shut down). Here a message is written under a name the consu
 skips and renamed into the queue once complete: a rename within one file system is
 atomic, so a consumer finds a whole message or none.
 
-settings.py selects it with ``CELERY_BROKER_TRANSPORT`` when the broker URL is
-``filesystem://``.
+settings.py selects it (``TRANSPORT``, with ``transport_options``) when the broker
+URL is ``filesystem://``; the tests that point a process at a broker of their own use
+the same two.
 """
 
 import os
 import uuid
+from pathlib import Path
 from time import monotonic
 from typing import Any
 
@@ -23,8 +25,26 @@ from kombu.transport import filesystem
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
+TRANSPORT = "recsite.file_broker:Transport"  # Celery's broker_transport
 # A consumer takes only files named "<time>_<id>.<queue>.msg".
 PARTIAL_SUFFIX = ".part"
+
+
+def transport_options(broker_dir: Path) -> dict[str, Any]:
+    """Celery's broker_transport_options for a file-system broker kept in ``broker_dir``
+    (its folders are made here)."""
+    folders = {name: broker_dir / name for name in ("queue", "processed", "control")}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(folders["queue"]),
+        "data_folder_out": str(folders["queue"]),
+        "processed_folder": str(folders["processed"]),
+        # kombu's exchange tables; its default is "control" relative to the working directory.
+        "control_folder": str(folders["control"]),
+        "store_processed": False,
+        "polling_interval": 0.05,
+    }
 
 
 class Channel(filesystem.Channel):

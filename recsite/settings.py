@@ -149,20 +149,11 @@ CELERY_BROKER_URL = env_url(
 )
 CELERY_VISIBILITY_TIMEOUT_S = env_int("CELERY_VISIBILITY_TIMEOUT_S", 60, minimum=10)
 if CELERY_BROKER_URL.startswith("filesystem"):
-    _broker_dir = VAR_DIR / "broker"
-    for _folder in ("queue", "processed", "control"):
-        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    from recsite import file_broker
+
     # kombu's transport, with each message written atomically (see there).
-    CELERY_BROKER_TRANSPORT = "recsite.file_broker:Transport"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "processed_folder": str(_broker_dir / "processed"),
-        # kombu's exchange tables; its default is "control" relative to the working directory.
-        "control_folder": str(_broker_dir / "control"),
-        "store_processed": False,
-        "polling_interval": 0.05,
-    }
+    CELERY_BROKER_TRANSPORT = file_broker.TRANSPORT
+    CELERY_BROKER_TRANSPORT_OPTIONS = file_broker.transport_options(VAR_DIR / "broker")
 elif CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S,

@@ -14,18 +14,9 @@ from recsite import file_broker
 
 @pytest.fixture
 def broker(tmp_path):
-    folders = {name: tmp_path / name for name in ("queue", "processed", "control")}
-    for folder in folders.values():
-        folder.mkdir()
-    options = {
-        "data_folder_in": str(folders["queue"]),
-        "data_folder_out": str(folders["queue"]),
-        "processed_folder": str(folders["processed"]),
-        "control_folder": str(folders["control"]),
-        "store_processed": False,
-    }
-    with Connection("filesystem://", transport="recsite.file_broker:Transport", transport_options=options) as c:
-        yield c, folders["queue"]
+    options = file_broker.transport_options(tmp_path)
+    with Connection("filesystem://", transport=file_broker.TRANSPORT, transport_options=options) as connection:
+        yield connection, tmp_path / "queue"
 
 
 def test_a_message_goes_through_whole(broker):

@@ -20,6 +20,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from catalog.models import Membership
 from recommender.serving.log import served_log
 from recommender.serving.state import registry
+from recsite import file_broker
 from recsite.celery import app as celery_app
 from tests.recommender.workers import Worker, worker_environment
 from tests.widget.conftest import Tab, chromium, tab  # noqa: F401 - fixtures of the widget's browser tests
@@ -151,18 +152,8 @@ def training_worker(tmp_path: Path, settings: Any) -> Iterator[Worker]:
         }
         previous = _publish_to(env["CELERY_BROKER_URL"], options)
     else:
-        broker = tmp_path / "var" / "broker"
-        for folder in ("queue", "processed", "control"):
-            (broker / folder).mkdir(parents=True, exist_ok=True)
-        options = {
-            "data_folder_in": str(broker / "queue"),
-            "data_folder_out": str(broker / "queue"),
-            "processed_folder": str(broker / "processed"),
-            "control_folder": str(broker / "control"),  # as settings.py sets it
-            "store_processed": False,
-            "polling_interval": 0.05,
-        }
-        previous = _publish_to("filesystem://", options, "recsite.file_broker:Transport")
+        broker = tmp_path / "var" / "broker"  # where the worker's settings.py keeps it
+        previous = _publish_to("filesystem://", file_broker.transport_options(broker), file_broker.TRANSPORT)
     worker = Worker("console-browser", env, tmp_path)
     try:
         worker.wait_ready(timeout=180)
