@@ -28,7 +28,8 @@ In one run, all on 127.0.0.1, bounded in time, cleaning up after itself:
 5. The same at 1M products (1M events; trending and ALS, the models the home
    strategy's trending and personal sources read; the personal retrieval is the
    approximate index): trivial vs personalised. The recall@20 targets are measured
-   on the folded-in queries of load shoppers, against exact search.
+   on the folded-in queries of load shoppers, against exact search, for every
+   approximate index of the shop (the target is the lowest).
 
 Prints a table, then one line per target (``target <name>: <measured> (goal <goal>)
 met|missed``), and writes the same to bench-results/serve.txt. The machine is shared:
@@ -479,8 +480,8 @@ def _prepare_serving(shop: Any, report: Report, shoppers: Path | None = None) ->
                 )
             report.row(
                 f"{shop.slug}: {kind} index",
-                f"hnswlib over {r.rows:,} x {r.dimensions}: ef {r.ef}, recall@20 {r.recall_at_20:.3f} vs exact "
-                f"on folded-in queries; {r.ann_ms:.2f} ms/query (exact {r.exact_ms:.2f} ms); "
+                f"hnswlib over {r.rows:,} x {r.dimensions}: M {r.m}, ef {r.ef}, recall@20 {r.recall_at_20:.3f} "
+                f"vs exact on folded-in queries; {r.ann_ms:.2f} ms/query (exact {r.exact_ms:.2f} ms); "
                 f"built in {r.build_s:.0f} s",
             )
         else:
@@ -831,14 +832,18 @@ def _part_1m(arguments: argparse.Namespace, work: Path, env: dict[str, str], rep
 
 
 def _recall_target(report: Report, name: str, indexes: dict[str, Any], kinds: tuple[str, ...]) -> None:
-    """The recall target of the index that serves ``personal`` (the first of ``kinds``
-    with an approximate index); missed, with a note, when there is none to measure."""
-    measured = next((indexes[kind] for kind in kinds if kind in indexes), None)
-    if measured is None:
+    """The lowest recall@20 of the shop's approximate indexes on serving queries (the
+    table has each); missed, with a note, when the index that serves ``personal`` (the
+    first of ``kinds`` loaded) is not one of them."""
+    if not any(kind in indexes for kind in kinds):
         report.table.append(f"{name}: no approximate index of {' or '.join(kinds)} to measure")
         report.target(name, 0.0, GOAL_RECALL, False, "", ".3f")
         return
-    recall = measured.recall_at_20
+    lowest = min(indexes.values(), key=lambda measured: measured.recall_at_20)
+    report.table.append(
+        f"{name}: the lowest of {len(indexes)} approximate indexes ({', '.join(sorted(indexes))}) is {lowest.kind}'s"
+    )
+    recall = lowest.recall_at_20
     report.target(name, recall, GOAL_RECALL, recall >= GOAL_RECALL, "", ".3f")
 
 

@@ -5,7 +5,16 @@ import numpy as np
 import pytest
 
 from recommender.serving import indexes
-from recommender.serving.indexes import ExactIndex, HnswIndex, exact_top, recall_at, sample_queries, vector_index
+from recommender.serving.indexes import (
+    ExactIndex,
+    Graph,
+    HnswIndex,
+    exact_top,
+    hnsw_index,
+    recall_at,
+    sample_queries,
+    vector_index,
+)
 
 
 def _clustered(n: int, d: int = 32, seed: int = 0) -> np.ndarray:
@@ -48,6 +57,48 @@ def test_above_the_threshold_the_hnsw_index_reaches_the_recall_goal(settings):
     found = [index.search(q, 20)[0] for q in queries]
     assert recall_at(found, exact) >= 0.95
     assert all(set(f.tolist()) <= set(rows.tolist()) for f in found)
+
+
+def _noise(n: int, d: int, seed: int = 0) -> np.ndarray:
+    """Vectors of a high intrinsic dimension: pure noise, the hardest case for a graph."""
+    return np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+
+
+def test_a_denser_graph_is_built_when_the_sparse_one_cannot_reach_the_recall_aimed_at():
+    vectors = _noise(3000, 128)
+    # M 2 reaches recall@20 0.29 at ef 400 on these vectors; M 16 reaches 0.97 at ef 100.
+    graphs = (Graph(m=2, ef_construction=4), Graph(m=16, ef_construction=100))
+
+    index = hnsw_index(vectors, np.arange(3000), key="4/text_similarity-1-aaa", graphs=graphs, efs=(100, 200, 400))
+
+    assert (index.report.m, index.report.ef_construction) == (16, 100)
+    assert index.report.recall_at_20 >= indexes.TUNE_RECALL
+    queries = sample_queries(vectors, np.random.default_rng(5))
+    found = [index.search(q, 20)[0] for q in queries]
+    assert recall_at(found, exact_top(vectors, queries, 20)) >= 0.95
+
+
+def test_the_sparsest_graph_that_reaches_the_aim_is_kept():
+    graphs = (Graph(m=16, ef_construction=100), Graph(m=2, ef_construction=4))
+
+    index = hnsw_index(_clustered(5000), np.arange(5000), key="4/als-2-bbb", graphs=graphs)
+
+    assert index.report.m == 16
+    assert index.report.recall_at_20 >= indexes.TUNE_RECALL
+
+
+def test_when_no_graph_reaches_the_aim_the_best_one_serves_and_a_warning_names_its_recall(caplog):
+    vectors = _noise(3000, 128)
+    graphs = (Graph(m=2, ef_construction=4), Graph(m=2, ef_construction=10))
+
+    with caplog.at_level("WARNING", logger="recommender.serving.indexes"):
+        index = hnsw_index(vectors, np.arange(3000), key="4/text_similarity-2-ccc", graphs=graphs, efs=(100, 400))
+
+    # ef_construction 10 reaches 0.41 at ef 400, ef_construction 4 only 0.29.
+    assert (index.report.m, index.report.ef_construction, index.report.ef) == (2, 10, 400)
+    assert 0.3 < index.report.recall_at_20 < indexes.TUNE_RECALL
+    assert f"recall@20 {index.report.recall_at_20:.3f}, below the 0.97 aimed at" in caplog.text
+    assert len(index.search(vectors[0], 20)[0]) == 20
 
 
 def test_an_hnsw_index_is_built_once_and_then_read_from_the_cache(settings, monkeypatch):
