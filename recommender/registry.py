@@ -82,6 +82,15 @@ def registered_numbers(*, shop_id: int, kind: str) -> list[int]:
     return list(ModelVersion.objects.filter(shop_id=shop_id, kind=kind).values_list("number", flat=True))
 
 
+def numbers_with_artifacts(*, shop_id: int, kind: str) -> list[int]:
+    """The version numbers whose artifacts retention has not deleted (not ARCHIVED)."""
+    return list(
+        ModelVersion.objects.filter(shop_id=shop_id, kind=kind)
+        .exclude(status=ModelVersion.Status.ARCHIVED)
+        .values_list("number", flat=True)
+    )
+
+
 def _finite(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 

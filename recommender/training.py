@@ -53,6 +53,8 @@ from recommender.leases import Lease, lease_expiry
 from recommender.models import ModelVersion, TrainingRun
 from recommender.offline import evaluate_holdout
 from recommender.registry import LeaseLost, VersionFacts
+from recommender.serving.bundle import model_index
+from recommender.serving.indexes import index_caches_prune
 
 logger = logging.getLogger(__name__)
 
@@ -351,6 +353,10 @@ def _train(run: TrainingRun, lease: Lease) -> ModelVersion:
         lease.check()
 
     written = artifacts.artifact_write(shop_id=run.shop_id, kind=run.kind, number=number, write=write)
+    # The serving index (vector kinds) before the version can be activated: serving
+    # processes then load it from the disk cache within seconds instead of building it.
+    model_index(model, shop_id=run.shop_id, kind=run.kind, number=number, sha256=written.sha256)
+    lease.check()
     durations["save"] = time.monotonic() - clock
 
     lease.stage(Stage.REGISTER, STAGE_PROGRESS[Stage.REGISTER])
@@ -368,6 +374,11 @@ def _train(run: TrainingRun, lease: Lease) -> ModelVersion:
     )
     try:
         registry.model_versions_apply_retention(shop_id=run.shop_id, kind=run.kind)
+        index_caches_prune(
+            shop_id=run.shop_id,
+            kind=run.kind,
+            keep_numbers=registry.numbers_with_artifacts(shop_id=run.shop_id, kind=run.kind),
+        )
     except Exception:
         # The run succeeded; retention runs again after the next one.
         logger.exception("training run %s: retention failed", run.pk)

@@ -3,8 +3,9 @@
 ``model_load(version, shop_id)`` verifies and loads one version (recommender.registry)
 and derives what the request path needs from it, once: the product id of every model
 item, the catalog category id of every model category, a vector index for the vector
-kinds (``indexes.vector_index``: exact or HNSW, cached on disk), the ranked trending
-lists. A ``ServingModel`` never changes after that.
+kinds (``model_index``: exact or HNSW, cached on disk by version; the training run
+builds it before it registers the version, so serving loads it in under a second), the
+ranked trending lists. A ``ServingModel`` never changes after that.
 
 ``ModelView`` joins a set of models (one per kind) with a ``CatalogSnapshot`` and the
 fresh embeddings: for every model the mapping between its item indices and the
@@ -75,13 +76,9 @@ def model_load(version: ServableVersion, shop_id: int) -> ServingModel:
         sha256=version.artifact_sha256,
     )
     product_ids = np.array(loaded.items.all_ids, dtype=np.int64)
-    index = None
-    if version.kind in VECTOR_KINDS and isinstance(loaded.model, VectorAlgorithm):
-        rows = np.flatnonzero(loaded.model.items_with_vectors())
-        key = f"{int(shop_id)}/{version.kind}-{version.version_id}-{version.artifact_sha256[:16]}"
-        vectors = loaded.model.item_vectors()[rows]
-        queries = tuning_queries(loaded.model, rows, vectors) if len(rows) >= settings.SERVING_ANN_MIN_ITEMS else None
-        index = vector_index(vectors, rows, key=key, queries=queries)
+    index = model_index(
+        loaded.model, shop_id=shop_id, kind=version.kind, number=version.number, sha256=version.artifact_sha256
+    )
     trending = None
     if isinstance(loaded.model, Trending):
         category_ids = np.array(loaded.categories.all_ids, dtype=np.int64)
@@ -95,6 +92,26 @@ def model_load(version: ServableVersion, shop_id: int) -> ServingModel:
         index=index,
         trending=trending,
     )
+
+
+def model_index(model: Algorithm[Any], *, shop_id: int, kind: str, number: int, sha256: str) -> VectorIndex | None:
+    """The vector index over the item vectors of a version's model (None for kinds
+    without vectors): exact below SERVING_ANN_MIN_ITEMS, else HNSW tuned on queries
+    shaped like serving's, built once and cached on disk under the version's kind,
+    number and artifact checksum (``indexes.index_caches_prune`` removes those of
+    archived versions). Seconds to a minute for a large new index: never on the
+    request path."""
+    if kind not in VECTOR_KINDS or not isinstance(model, VectorAlgorithm):
+        return None
+    rows = np.flatnonzero(model.items_with_vectors())
+    vectors = model.item_vectors()[rows]
+    queries = tuning_queries(model, rows, vectors) if len(rows) >= settings.SERVING_ANN_MIN_ITEMS else None
+    return vector_index(vectors, rows, key=index_key(shop_id, kind, number, sha256), queries=queries)
+
+
+def index_key(shop_id: int, kind: str, number: int, sha256: str) -> str:
+    """Where a version's index is cached, under SERVING_INDEX_DIR: ``<shop>/<kind>/<number>-<sha>``."""
+    return f"{int(shop_id)}/{kind}/{int(number)}-{sha256[:16]}"
 
 
 def tuning_queries(model: VectorAlgorithm[Any], rows: np.ndarray, vectors: np.ndarray, count: int = 200) -> np.ndarray:

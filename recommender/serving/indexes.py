@@ -26,9 +26,11 @@ with the highest inner product, best first, as (model item indices, scores).
   names its recall (the report keeps it).
 
 Built indexes are cached on disk under ``settings.SERVING_INDEX_DIR`` by a key that
-names the vectors' version (model version id and artifact checksum), written once
-(temp directory, rename) under a file lock: a second process (another gunicorn worker,
-a restart) loads the graph in well under a second instead of building it again.
+names the vectors' version (``<shop>/<kind>/<number>-<artifact checksum>``, see
+recommender.serving.bundle.index_key), written once (temp directory, rename) under a
+file lock: a second process (another gunicorn worker, a restart) loads the graph in
+well under a second instead of building it again. ``index_caches_prune`` removes the
+indexes of versions whose artifacts retention deleted, and those of older formats.
 
 Indexes are immutable once built; ``search`` is thread-safe (read-only, and hnswlib
 releases the GIL while it searches).
@@ -38,7 +40,9 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -269,6 +273,35 @@ def _exact_ms(data: np.ndarray, rows: np.ndarray, queries: np.ndarray) -> float:
     for query in queries:
         brute.search(query, 100)
     return 1000 * (time.perf_counter() - started) / max(1, len(queries))
+
+
+def index_caches_prune(*, shop_id: int, kind: str, keep_numbers: Collection[int]) -> list[str]:
+    """Remove the cached indexes of a shop's kind except those of the version numbers
+    kept, in the current FORMAT (with their locks and unfinished builds); also the
+    flat layout of earlier releases (``<shop>/<kind>-<version id>-...``). Returns the
+    names removed."""
+    shop_dir = Path(settings.SERVING_INDEX_DIR) / str(int(shop_id))
+    kind_dir = shop_dir / kind
+    keep = {int(n) for n in keep_numbers}
+    doomed = [p for p in (kind_dir.iterdir() if kind_dir.is_dir() else ()) if not _current(p.name, keep)]
+    doomed += [p for p in (shop_dir.iterdir() if shop_dir.is_dir() else ()) if p.name.startswith(f"{kind}-")]
+    removed = []
+    for path in doomed:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path.name)
+    if removed:
+        logger.info("serving indexes of shop %s, %s: removed %s", shop_id, kind, sorted(removed))
+    return removed
+
+
+def _current(name: str, keep: set[int]) -> bool:
+    """Whether a cache entry (``<number>-<sha>-<FORMAT>``, its ``.lock``, or a build's
+    ``.tmp-`` directory) belongs to a kept version in the current format."""
+    number, _, rest = name.removeprefix(".tmp-").partition("-")
+    return number.isdecimal() and int(number) in keep and f"-{FORMAT}" in f"-{rest}"
 
 
 def sample_queries(data: np.ndarray, rng: np.random.Generator, count: int = TUNE_QUERIES) -> np.ndarray:

@@ -17,6 +17,10 @@ from recommender.artifacts import artifact_absolute_path, artifact_write
 from recommender.kinds import KINDS, KindSpec
 from recommender.models import ActiveModel, ModelVersion, TrainingRun
 from recommender.registry import model_version_load
+from recommender.selectors import servable_versions
+from recommender.serving import indexes
+from recommender.serving.bundle import model_load
+from recommender.serving.indexes import HnswIndex
 from tests.factories import ShopFactory
 from tests.recommender.shop_data import build_shop_history
 
@@ -389,6 +393,52 @@ def test_retraining_keeps_the_artifacts_of_the_last_versions_only(history_shop, 
     assert sorted(p.name for p in (artifact_dir / str(history_shop.pk) / "trending").iterdir()) == ["3", "4"]
     pointer = ActiveModel.objects.get(shop=history_shop, kind="trending")
     assert (pointer.version.number, pointer.previous_version.number) == (4, 3)
+
+
+@pytest.fixture
+def wide_shop(transactional_db):
+    """300 products: enough for an approximate index (serving asks it for 100 at a time)."""
+    shop = ShopFactory(retrain_every_hours=0)
+    build_shop_history(shop, n_products=300, n_shoppers=150, with_embeddings=False)
+    return shop
+
+
+def test_a_run_of_a_vector_kind_builds_the_serving_index_before_it_registers(wide_shop, sent, settings, monkeypatch):
+    settings.SERVING_ANN_MIN_ITEMS = 10  # an approximate index
+    run = _run(wide_shop, "als")
+
+    training.training_run_execute(run_id=run.pk)
+
+    version = ModelVersion.objects.get(training_run=run)
+    entry = f"1-{version.artifact_sha256[:16]}-{indexes.FORMAT}"
+    cached = settings.SERVING_INDEX_DIR / str(wide_shop.pk) / "als"
+    assert sorted(p.name for p in cached.iterdir()) == [entry, f"{entry}.lock"]
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("serving built the index again")
+
+    monkeypatch.setattr(indexes, "_build_into", no_build)
+    (servable,) = servable_versions(wide_shop.pk, [version.pk])
+    served = model_load(servable, wide_shop.pk)
+    assert isinstance(served.index, HnswIndex) and served.index.size == served.model.items_with_vectors().sum()
+
+
+def test_retraining_removes_the_serving_indexes_of_archived_versions(wide_shop, sent, settings):
+    settings.SERVING_ANN_MIN_ITEMS = 10
+    settings.ARTIFACTS_KEEP_VERSIONS = 2
+    kind_dir = settings.SERVING_INDEX_DIR / str(wide_shop.pk) / "als"
+    kind_dir.mkdir(parents=True)
+    (kind_dir / "1-0123456789abcdef-hnsw-m16-efc100").mkdir()  # an index of an older format
+    legacy = settings.SERVING_INDEX_DIR / str(wide_shop.pk) / "als-4-0123456789abcdef-hnsw-m16-efc100"
+    legacy.mkdir()  # the flat layout of earlier releases
+
+    for _ in range(3):
+        training.training_run_execute(run_id=_run(wide_shop, "als").pk)
+
+    kept = {p.name.split("-")[0] for p in kind_dir.iterdir()}
+    assert kept == {"2", "3"}
+    assert all(p.name.endswith((indexes.FORMAT, f"{indexes.FORMAT}.lock")) for p in kind_dir.iterdir())
+    assert not legacy.exists()
 
 
 # -- beat: reaper and schedule ----------------------------------------------------------------

@@ -11,6 +11,7 @@ from recommender.serving.indexes import (
     HnswIndex,
     exact_top,
     hnsw_index,
+    index_caches_prune,
     recall_at,
     sample_queries,
     vector_index,
@@ -127,3 +128,22 @@ def test_a_cached_index_that_does_not_match_its_vectors_is_refused(settings):
 
     with pytest.raises(ValueError, match="does not match"):
         vector_index(_clustered(6000), np.arange(6000), key="3/als-1-aaa")
+
+
+def test_pruning_keeps_the_indexes_of_the_versions_kept_in_the_current_format_only(settings):
+    root = settings.SERVING_INDEX_DIR
+    kind_dir = root / "5" / "als"
+    kind_dir.mkdir(parents=True)
+    current = [f"3-aaaa-{indexes.FORMAT}", f"3-aaaa-{indexes.FORMAT}.lock", f".tmp-4-bbbb-{indexes.FORMAT}-77"]
+    doomed = [f"1-cccc-{indexes.FORMAT}", f"1-cccc-{indexes.FORMAT}.lock", "3-aaaa-hnsw-m16-efc100", "notes"]
+    for name in current + doomed:
+        (kind_dir / name).mkdir() if not name.endswith(".lock") else (kind_dir / name).touch()
+    (root / "5" / "als-9-dddd-hnsw-m16-efc100").mkdir()  # the flat layout of earlier releases
+    (root / "5" / "sasrec").mkdir()  # another kind: untouched
+
+    removed = index_caches_prune(shop_id=5, kind="als", keep_numbers=[3, 4])
+
+    assert sorted(removed) == sorted([*doomed, "als-9-dddd-hnsw-m16-efc100"])
+    assert sorted(p.name for p in kind_dir.iterdir()) == sorted(current)
+    assert sorted(p.name for p in (root / "5").iterdir()) == ["als", "sasrec"]
+    assert index_caches_prune(shop_id=6, kind="als", keep_numbers=[]) == []  # nothing cached: nothing to do
