@@ -10,7 +10,7 @@ data: ``default_blend.json`` next to this module.
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -69,13 +69,11 @@ def default_blend() -> BlendConfig:
 
 @dataclass(frozen=True, eq=False)
 class BlendResult:
-    """Blended items best first, their fused scores, and per source the weighted
-    normalised score each item got from it (0 where the source did not propose it):
-    the provenance of every item."""
+    """Blended items best first and their fused scores. (What each source proposed, with
+    its raw score, stays in the rankings blended: serving's provenance reads it there.)"""
 
     items: np.ndarray
     scores: np.ndarray
-    contributions: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -122,30 +120,25 @@ def blend(
     (non-finite scores are dropped). Sources without a positive weight are ignored.
     Returns the ``k`` best items (all when None), ties broken by lower item index.
     """
-    names = [name for name, ranking in sources.items() if weights.get(name, 0.0) > 0 and len(ranking)]
-    lists = []
-    for name in names:
-        ranking = sources[name]
-        finite = np.isfinite(ranking.scores)
-        items, scores = ranking.items[finite], ranking.scores[finite]
-        lists.append((name, items.astype(np.int64), weights[name] * normalise(scores, normalisation)))
-    if not lists:
-        empty = np.zeros(0, dtype=np.int32)
-        return BlendResult(items=empty, scores=np.zeros(0, dtype=np.float32), contributions={})
-    distinct, inverse = np.unique(np.concatenate([items for _, items, _ in lists]), return_inverse=True)
-    contributions: dict[str, np.ndarray] = {}
-    offset = 0
-    for name, items, weighted in lists:
-        part = inverse[offset : offset + len(items)]
-        contributions[name] = np.bincount(part, weights=weighted, minlength=len(distinct))
-        offset += len(items)
-    total = np.sum(list(contributions.values()), axis=0)
+    items_of, weighted_of = [], []
+    for name, ranking in sources.items():
+        weight = weights.get(name, 0.0)
+        if weight <= 0 or not len(ranking):
+            continue
+        items, scores = ranking.items, ranking.scores
+        finite = np.isfinite(scores)
+        if not finite.all():
+            items, scores = items[finite], scores[finite]
+        items_of.append(items)
+        weighted_of.append(weight * normalise(scores, normalisation))
+    if not items_of:
+        return BlendResult(items=np.zeros(0, dtype=np.int32), scores=np.zeros(0, dtype=np.float32))
+    # One pass over every (item, weighted score): bincount adds them per item in the
+    # sources' order, the sum the formula above writes.
+    distinct, inverse = np.unique(np.concatenate(items_of), return_inverse=True)
+    total = np.bincount(inverse, weights=np.concatenate(weighted_of), minlength=len(distinct))
     order = np.lexsort((distinct, -total))[:k]
-    return BlendResult(
-        items=distinct[order].astype(np.int32),
-        scores=total[order].astype(np.float32),
-        contributions={name: values[order].astype(np.float32) for name, values in contributions.items()},
-    )
+    return BlendResult(items=distinct[order].astype(np.int32), scores=total[order].astype(np.float32))
 
 
 def candidates(

@@ -1,4 +1,4 @@
-"""Normalised score fusion: exact fused scores and provenance."""
+"""Normalised score fusion: exact fused scores."""
 
 import numpy as np
 import pytest
@@ -22,7 +22,7 @@ def test_reciprocal_rank_depends_on_rank_only() -> None:
     np.testing.assert_allclose(normalise(np.array([9.0, 0.5, 0.1]), "reciprocal_rank"), [1.0, 61 / 62, 61 / 63])
 
 
-def test_blend_sums_weighted_normalised_scores_with_provenance() -> None:
+def test_blend_sums_weighted_normalised_scores() -> None:
     result = blend(
         {"a": ranking([1, 2], [10.0, 0.0]), "b": ranking([2, 3], [5.0, 5.0])},
         {"a": 1.0, "b": 0.5},
@@ -30,8 +30,6 @@ def test_blend_sums_weighted_normalised_scores_with_provenance() -> None:
     # a: item 1 -> 1, item 2 -> floor 0.25. b: both equal -> 1, times 0.5.
     assert result.items.tolist() == [1, 2, 3]
     np.testing.assert_allclose(result.scores, [1.0, 0.75, 0.5])
-    np.testing.assert_allclose(result.contributions["a"], [1.0, 0.25, 0.0])
-    np.testing.assert_allclose(result.contributions["b"], [0.0, 0.5, 0.5])
     np.testing.assert_allclose(result.as_scores(5), [-np.inf, 1.0, 0.75, 0.5, -np.inf])
 
 
@@ -42,7 +40,14 @@ def test_sources_without_weight_are_ignored_and_ties_go_to_the_lower_item() -> N
         k=1,
     )
     assert result.items.tolist() == [4]
-    assert list(result.contributions) == ["a"]
+    np.testing.assert_allclose(result.scores, [2.0])
+
+
+def test_non_finite_scores_are_dropped_and_the_rest_normalised_without_them() -> None:
+    result = blend({"a": ranking([1, 2, 3], [4.0, np.nan, 2.0]), "b": ranking([2], [np.inf])}, {"a": 1.0, "b": 1.0})
+
+    assert result.items.tolist() == [1, 3]
+    np.testing.assert_allclose(result.scores, [1.0, 0.25])
 
 
 def test_blend_of_nothing_is_empty() -> None:
