@@ -32,8 +32,12 @@ def cache_get(key: str) -> Any:
     client = redis_client(backend)
     if client is None:
         return backend.get(key)
-    value = client.get(backend.make_key(key))
-    return None if value is None else backend._cache._serializer.loads(value)  # type: ignore[attr-defined]
+    return cache_value(client.get(backend.make_key(key)))
+
+
+def cache_value(raw: bytes | None) -> Any:
+    """A value read from the default cache's Redis as its backend stored it (None stays None)."""
+    return None if raw is None else caches["default"]._cache._serializer.loads(raw)  # type: ignore[attr-defined]
 
 
 def cache_delete_many(keys: Sequence[str]) -> None:

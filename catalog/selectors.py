@@ -1,7 +1,9 @@
 """Reads of the catalog and behaviour store. Every read takes the shop."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 from django.core.cache import cache
@@ -102,16 +104,19 @@ def shopper_by_external_id(shop: Shop, external_id: str) -> Shopper | None:
     return Shopper.objects.filter(shop=shop, key_hash=shopper_key_hash(shop, external_id)).first()
 
 
-def shopper_history(shop: Shop, external_id: str) -> ShopperHistory:
+def shopper_history(
+    shop: Shop, external_id: str, *, prefetched: Mapping[str, Any] = MappingProxyType({})
+) -> ShopperHistory:
     """The shopper's latest SHOPPER_HISTORY_LENGTH non-impression events on known
     products, newest first.
 
-    Cached per shopper; ingestion and erasure delete the entry when they commit, so
-    the next request sees what the shopper just did.
+    Cached per shopper (``shopper_history_key``); ingestion and erasure delete the
+    entry when they commit, so the next request sees what the shopper just did.
+    ``prefetched``: cache values read already (the API throttle's round trip), by key.
     """
     key_hash = shopper_key_hash(shop, external_id)
     cache_key = shopper_history_cache_key(shop.pk, key_hash)
-    cached = cache_get(cache_key)
+    cached = prefetched[cache_key] if cache_key in prefetched else cache_get(cache_key)
     if cached is not None:
         return ShopperHistory.from_cache(cached)
     # The shopper first, then their events by (shopper, -ts): a join on key_hash lets the
@@ -131,6 +136,11 @@ def shopper_history(shop: Shop, external_id: str) -> ShopperHistory:
     history = ShopperHistory.from_rows(rows)
     cache.set(cache_key, history.to_cache(), SHOPPER_HISTORY_CACHE_S)
     return history
+
+
+def shopper_history_key(shop: Shop, external_id: str) -> str:
+    """The cache key of the shopper's history (for a caller that reads it ahead)."""
+    return shopper_history_cache_key(shop.pk, shopper_key_hash(shop, external_id))
 
 
 def api_keys_for_shop(shop: Shop) -> QuerySet[ApiKey]:

@@ -22,7 +22,7 @@ from rest_framework.throttling import BaseThrottle
 
 from catalog.api_keys import any_key_allows_origin
 from catalog.json_input import JsonInputError, parse_json
-from catalog.redis_cache import redis_client
+from catalog.redis_cache import cache_get, cache_value, redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -166,12 +166,13 @@ def client_ip(request: HttpRequest | Request) -> str:
     return forwarded[-proxies]
 
 
-def _count_hits(cache_keys: list[str], window_s: int) -> list[int]:
-    """Add one to the counter of each key's window; the new counts. Atomic across processes.
+def _count_hits(cache_keys: list[str], window_s: int, reads: list[str]) -> tuple[list[int], dict[str, Any]]:
+    """Add one to the counter of each key's window, and read the cache keys ``reads``:
+    the new counts, and each read key's value (None when absent). Atomic across processes.
 
-    On Redis it is one round trip for all the keys (per key SET NX with expiry, then
-    INCR, pipelined) instead of the three per key that Django's cache API needs (EXISTS,
-    INCR, and ADD for a new window)."""
+    On Redis it is one round trip for everything (per counter SET NX with expiry, then
+    INCR; a GET per read; pipelined) instead of the three per counter that Django's
+    cache API needs (EXISTS, INCR, and ADD for a new window) and one per read."""
     backend = caches["default"]
     client = redis_client(backend)
     if client is not None:
@@ -180,8 +181,15 @@ def _count_hits(cache_keys: list[str], window_s: int) -> list[int]:
             key = backend.make_and_validate_key(cache_key)
             pipe.set(key, 0, ex=window_s * 2, nx=True)
             pipe.incr(key)
-        return [int(count) for count in pipe.execute()[1::2]]
-    return [_count_hit_in(backend, cache_key, window_s) for cache_key in cache_keys]
+        for cache_key in reads:
+            pipe.get(backend.make_and_validate_key(cache_key))
+        replies = pipe.execute()
+        counted = 2 * len(cache_keys)
+        values = {key: cache_value(raw) for key, raw in zip(reads, replies[counted:], strict=True)}
+        return [int(count) for count in replies[1:counted:2]], values
+    return [_count_hit_in(backend, cache_key, window_s) for cache_key in cache_keys], {
+        key: cache_get(key) for key in reads
+    }
 
 
 def _count_hit_in(backend: Any, cache_key: str, window_s: int) -> int:
@@ -197,7 +205,11 @@ class ApiThrottle(BaseThrottle):
     """Fixed one-minute windows per API key (``API_THROTTLE_KEY_PER_MINUTE``) and per
     client address (``API_THROTTLE_IP_PER_MINUTE``, see ``client_ip``), counted in the
     cache (Redis when REDIS_URL is set), both in one round trip. A request over either
-    limit is refused with 429 and Retry-After (the end of the window); it still counts."""
+    limit is refused with 429 and Retry-After (the end of the window); it still counts.
+
+    A view with a ``prefetch_cache_keys(request)`` method has those cache keys read in
+    the same round trip: their values (None when absent) are in ``request.prefetched``
+    (a dict, empty for other views) for the view to use instead of reading them again."""
 
     window_s = 60
     clock = staticmethod(time.time)  # tests pin it
@@ -210,7 +222,9 @@ class ApiThrottle(BaseThrottle):
         key_prefix = getattr(request.auth, "prefix", None)
         if key_prefix is not None:
             limits[f"throttle:key:{key_prefix}:{window}"] = settings.API_THROTTLE_KEY_PER_MINUTE
-        counts = _count_hits(list(limits), self.window_s)
+        prefetch = getattr(view, "prefetch_cache_keys", None)
+        counts, prefetched = _count_hits(list(limits), self.window_s, prefetch(request) if prefetch else [])
+        request.prefetched = prefetched  # type: ignore[attr-defined]
         return all(count <= limit for count, limit in zip(counts, limits.values(), strict=True))
 
     def wait(self) -> float:

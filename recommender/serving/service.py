@@ -16,9 +16,11 @@ import hashlib
 import hmac
 import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import MappingProxyType
+from typing import Any
 
 from django.utils import timezone
 
@@ -28,7 +30,7 @@ from campaigns.models import HOLDOUT
 from campaigns.rules import CompiledRules, rules_compile
 from campaigns.strategy import StrategyConfig
 from catalog.models import Shop
-from catalog.selectors import NO_HISTORY, ShopperHistory, shopper_history
+from catalog.selectors import NO_HISTORY, ShopperHistory, shopper_history, shopper_history_key
 from catalog.services import shopper_key_hash
 from catalog.snapshot import CatalogSnapshot
 from recommender.serving import pipeline
@@ -80,6 +82,12 @@ def reads_history(strategy: StrategyConfig, context_skus: Sequence[str]) -> bool
     )
 
 
+def history_cache_keys(shop: Shop, shopper_id: str | None) -> list[str]:
+    """The cache keys a request for this shopper may read (the shopper's history), for a
+    caller that reads them ahead in a round trip it makes anyway (the API throttle's)."""
+    return [shopper_history_key(shop, shopper_id)] if shopper_id else []
+
+
 def unit_hash(shop: Shop, unit_id: str) -> str:
     """The keyed hash of an assignment unit logged with a served list: the same unit
     gives the same hash (exposures count units), distinct from Shopper.key_hash."""
@@ -87,12 +95,18 @@ def unit_hash(shop: Shop, unit_id: str) -> str:
 
 
 def recommendations_serve(
-    *, shop: Shop, request: RecommendationRequest, started: float | None = None
+    *,
+    shop: Shop,
+    request: RecommendationRequest,
+    started: float | None = None,
+    prefetched: Mapping[str, Any] = MappingProxyType({}),
 ) -> Recommendations:
     """Serve one request (see the module docstring). Raises UnknownPlacement.
 
     ``started``: ``time.perf_counter()`` when the request arrived, for the logged latency.
-    Non-personal lists come from the state's cache (recommender.serving.cache)."""
+    ``prefetched``: cache values read ahead by key (the shopper's history, see
+    ``history_cache_keys``). Non-personal lists come from the state's cache
+    (recommender.serving.cache)."""
     started = time.perf_counter() if started is None else started
     at = timezone.now()
     state = registry.state(shop.pk)
@@ -120,7 +134,7 @@ def recommendations_serve(
         history = NO_HISTORY
         if personal:
             assert request.shopper_id is not None
-            history = shopper_history(shop, request.shopper_id)
+            history = shopper_history(shop, request.shopper_id, prefetched=prefetched)
         signals = signals_build(state.snapshot, request.context_skus, history, at.timestamp())
         result = pipeline.run(
             state,

@@ -6,9 +6,12 @@ answers 404 for an unknown placement, keeps explanations to secret keys, and ech
 CORS only for the key's allowed origins.
 """
 
+import os
+import time
 import uuid
 
 import pytest
+import redis
 import yaml
 
 from campaigns.services import placements_create_defaults
@@ -213,3 +216,39 @@ def test_the_schema_documents_the_endpoint(api, db):
     }
     item = schema["components"]["schemas"]["RecommendedItem"]
     assert set(item["required"]) == {"sku", "title", "url", "image_url", "price", "score", "reasons"}
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="needs TEST_REDIS_URL=redis://...")
+def test_with_redis_a_personal_request_reads_the_shoppers_history_in_the_throttles_round_trip(
+    api, sk, settings, monkeypatch
+):
+    # Given the cache in Redis (production), and the shopper's history cached by a first request
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["TEST_REDIS_URL"],
+            "KEY_PREFIX": f"test-prefetch-{os.getpid()}-{time.time_ns()}",
+        }
+    }
+    client = api(sk)
+    first = client.get(URL, {"placement": "home", "shopper": "s-1"})
+    round_trips = []
+    single, pipelined = redis.Redis.execute_command, redis.client.Pipeline.execute
+
+    def command(self, *args, **options):
+        round_trips.append(args[0])
+        return single(self, *args, **options)
+
+    def pipeline(self, *args, **options):
+        round_trips.append(f"pipeline of {len(self.command_stack)}")
+        return pipelined(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", command)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", pipeline)
+    # When the shopper asks again
+    second = client.get(URL, {"placement": "home", "shopper": "s-1"})
+    # Then one round trip counts the throttles' two windows (SET NX + INCR each) and
+    # reads the history, and the list is the one the history gives
+    assert round_trips == ["pipeline of 5"]
+    assert second.status_code == 200
+    assert [i["sku"] for i in second.json()["items"]] == [i["sku"] for i in first.json()["items"]]
