@@ -347,7 +347,10 @@ SERVING_REFRESH_S = env_float("RECSITE_SERVING_REFRESH_S", 1.0)
 # state refresher and the served-list flusher run as background threads (tests that
 # drive them by hand switch them off).
 SERVING_INDEX_DIR = Path(env_str("RECSITE_SERVING_INDEX_DIR", str(VAR_DIR / "serving-indexes")))
-SERVING_ANN_MIN_ITEMS = env_int("RECSITE_SERVING_ANN_MIN_ITEMS", 20_000, minimum=1)
+# At least 1,000: a graph of a few hundred items can hold fewer than the 100 reachable
+# neighbours a search asks for (hnswlib then raises instead of answering), and exact
+# search over a thousand vectors takes microseconds.
+SERVING_ANN_MIN_ITEMS = env_int("RECSITE_SERVING_ANN_MIN_ITEMS", 20_000, minimum=1_000)
 SERVING_BACKGROUND_THREADS = env_bool("RECSITE_SERVING_BACKGROUND_THREADS", True)
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 EMBEDDING_THREADS = env_int("RECSITE_EMBEDDING_THREADS", 1, minimum=1)
