@@ -21,13 +21,9 @@ from rest_framework.views import APIView
 from campaigns.assignment import UnknownPlacement
 from campaigns.strategy import MAX_SIZE
 from catalog.api_auth import ApiKeyAuthentication, HasApiKey, request_key
+from catalog.selectors import shopper_history_key
 from catalog.validation import MAX_ID_LENGTH, MAX_SHOPPER_LENGTH, InvalidValue, clean_id
-from recommender.serving.service import (
-    RecommendationRequest,
-    Recommendations,
-    history_cache_keys,
-    recommendations_serve,
-)
+from recommender.serving.service import RecommendationRequest, Recommendations, recommendations_serve
 
 MAX_CONTEXT_ITEMS = 50
 _TRUE = {"1", "true", "yes"}
@@ -170,9 +166,10 @@ class RecommendationsApi(APIView):
         history of the shopper named, which a personal list reads (one round trip
         instead of two; a list that does not read it costs one GET in that trip)."""
         try:
-            return history_cache_keys(request_key(request).shop, requested_shopper(request.query_params))
+            shopper = requested_shopper(request.query_params)
         except InvalidValue:
             return []  # get() answers 400
+        return [shopper_history_key(request_key(request).shop, shopper)] if shopper else []
 
     @extend_schema(
         operation_id="recommendations_get",

@@ -26,6 +26,7 @@ from recommender.algorithms.vocabulary import Vocabulary
 from recommender.kinds import kind_spec
 from recommender.models import ActiveModel, ModelVersion, TrainingRun
 from recommender.selectors import ActiveVersion
+from recommender.serving.indexes import index_caches_prune
 
 logger = logging.getLogger(__name__)
 
@@ -80,15 +81,6 @@ def next_version_number(*, shop_id: int, kind: str) -> int:
 
 def registered_numbers(*, shop_id: int, kind: str) -> list[int]:
     return list(ModelVersion.objects.filter(shop_id=shop_id, kind=kind).values_list("number", flat=True))
-
-
-def numbers_with_artifacts(*, shop_id: int, kind: str) -> list[int]:
-    """The version numbers whose artifacts retention has not deleted (not ARCHIVED)."""
-    return list(
-        ModelVersion.objects.filter(shop_id=shop_id, kind=kind)
-        .exclude(status=ModelVersion.Status.ARCHIVED)
-        .values_list("number", flat=True)
-    )
 
 
 def _finite(value: Any) -> float | None:
@@ -263,7 +255,8 @@ def model_rollback(*, shop: Shop, kind: str, actor: Actor) -> ActiveModel:
 
 def model_versions_apply_retention(*, shop_id: int, kind: str, keep: int | None = None) -> list[int]:
     """Delete the artifacts of versions older than the newest ``keep`` (default
-    ARTIFACTS_KEEP_VERSIONS) and mark them ARCHIVED; their rows and metrics stay.
+    ARTIFACTS_KEEP_VERSIONS), with their serving indexes, and mark them ARCHIVED; their
+    rows and metrics stay.
 
     Never touches the active or the previous active version. Idempotent; safe to run
     concurrently with activation (the version row is locked while it is archived, and
@@ -293,6 +286,9 @@ def model_versions_apply_retention(*, shop_id: int, kind: str, keep: int | None 
         archived.append(version.number)
     if archived:
         logger.info("retention: archived %s versions %s of shop %s", kind, archived, shop_id)
+    # The serving indexes derived from the artifacts go with them (and those of older formats).
+    kept = ModelVersion.objects.filter(shop_id=shop_id, kind=kind).exclude(status=ModelVersion.Status.ARCHIVED)
+    index_caches_prune(shop_id=shop_id, kind=kind, keep_numbers=list(kept.values_list("number", flat=True)))
     return archived
 
 

@@ -54,7 +54,6 @@ from recommender.models import ModelVersion, TrainingRun
 from recommender.offline import evaluate_holdout
 from recommender.registry import LeaseLost, VersionFacts
 from recommender.serving.bundle import model_index
-from recommender.serving.indexes import index_caches_prune
 
 logger = logging.getLogger(__name__)
 
@@ -374,11 +373,6 @@ def _train(run: TrainingRun, lease: Lease) -> ModelVersion:
     )
     try:
         registry.model_versions_apply_retention(shop_id=run.shop_id, kind=run.kind)
-        index_caches_prune(
-            shop_id=run.shop_id,
-            kind=run.kind,
-            keep_numbers=registry.numbers_with_artifacts(shop_id=run.shop_id, kind=run.kind),
-        )
     except Exception:
         # The run succeeded; retention runs again after the next one.
         logger.exception("training run %s: retention failed", run.pk)

@@ -125,12 +125,9 @@ def blend(
         weight = weights.get(name, 0.0)
         if weight <= 0 or not len(ranking):
             continue
-        items, scores = ranking.items, ranking.scores
-        finite = np.isfinite(scores)
-        if not finite.all():
-            items, scores = items[finite], scores[finite]
-        items_of.append(items)
-        weighted_of.append(weight * normalise(scores, normalisation))
+        finite = np.isfinite(ranking.scores)
+        items_of.append(ranking.items[finite])
+        weighted_of.append(weight * normalise(ranking.scores[finite], normalisation))
     if not items_of:
         return BlendResult(items=np.zeros(0, dtype=np.int32), scores=np.zeros(0, dtype=np.float32))
     # One pass over every (item, weighted score): bincount adds them per item in the

@@ -30,7 +30,7 @@ from campaigns.models import HOLDOUT
 from campaigns.rules import CompiledRules, rules_compile
 from campaigns.strategy import StrategyConfig
 from catalog.models import Shop
-from catalog.selectors import NO_HISTORY, ShopperHistory, shopper_history, shopper_history_key
+from catalog.selectors import NO_HISTORY, ShopperHistory, shopper_history
 from catalog.services import shopper_key_hash
 from catalog.snapshot import CatalogSnapshot
 from recommender.serving import pipeline
@@ -82,12 +82,6 @@ def reads_history(strategy: StrategyConfig, context_skus: Sequence[str]) -> bool
     )
 
 
-def history_cache_keys(shop: Shop, shopper_id: str | None) -> list[str]:
-    """The cache keys a request for this shopper may read (the shopper's history), for a
-    caller that reads them ahead in a round trip it makes anyway (the API throttle's)."""
-    return [shopper_history_key(shop, shopper_id)] if shopper_id else []
-
-
 def unit_hash(shop: Shop, unit_id: str) -> str:
     """The keyed hash of an assignment unit logged with a served list: the same unit
     gives the same hash (exposures count units), distinct from Shopper.key_hash."""
@@ -105,7 +99,7 @@ def recommendations_serve(
 
     ``started``: ``time.perf_counter()`` when the request arrived, for the logged latency.
     ``prefetched``: cache values read ahead by key (the shopper's history, see
-    ``history_cache_keys``). Non-personal lists come from the state's cache
+    ``catalog.selectors.shopper_history_key``). Non-personal lists come from the state's cache
     (recommender.serving.cache)."""
     started = time.perf_counter() if started is None else started
     at = timezone.now()
