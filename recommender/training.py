@@ -354,14 +354,7 @@ def _train(run: TrainingRun, lease: Lease) -> ModelVersion:
     written = artifacts.artifact_write(shop_id=run.shop_id, kind=run.kind, number=number, write=write)
     # The serving index (vector kinds) before the version can be activated: serving
     # processes then load it from the disk cache within seconds instead of building it.
-    model_index(
-        model,
-        shop_id=run.shop_id,
-        kind=run.kind,
-        number=number,
-        sha256=written.sha256,
-        interactions=dataset.interactions,
-    )
+    model_index(model, shop_id=run.shop_id, kind=run.kind, number=number, sha256=written.sha256)
     lease.check()
     durations["save"] = time.monotonic() - clock
 

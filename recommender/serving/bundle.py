@@ -26,18 +26,18 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 
-from catalog.selectors import SHOPPER_HISTORY_LENGTH
 from catalog.snapshot import CatalogSnapshot
 from recommender import registry
 from recommender.algorithms.base import Algorithm, VectorAlgorithm
 from recommender.algorithms.cold_start import ColdStartHybrid
-from recommender.algorithms.data import IMPRESSION, History, Interactions, Query
+from recommender.algorithms.data import History, Query
 from recommender.algorithms.ranking import Ranking
 from recommender.algorithms.trending import Trending
 from recommender.selectors import ServableVersion
 from recommender.serving.fresh import FreshEmbeddings
-from recommender.serving.indexes import TUNE_QUERIES, VectorIndex, vector_index
+from recommender.serving.indexes import VectorIndex, vector_index
 
 COLLABORATIVE_KINDS = ("cold_start", "als")  # the first one loaded serves "personal"
 VECTOR_KINDS = frozenset({"cold_start", "als", "sasrec", "text_similarity"})
@@ -94,32 +94,19 @@ def model_load(version: ServableVersion, shop_id: int) -> ServingModel:
     )
 
 
-def model_index(
-    model: Algorithm[Any],
-    *,
-    shop_id: int,
-    kind: str,
-    number: int,
-    sha256: str,
-    interactions: Interactions | None = None,
-) -> VectorIndex | None:
+def model_index(model: Algorithm[Any], *, shop_id: int, kind: str, number: int, sha256: str) -> VectorIndex | None:
     """The vector index over the item vectors of a version's model (None for kinds
     without vectors): exact below SERVING_ANN_MIN_ITEMS, else HNSW tuned on queries
-    shaped like serving's (``tuning_queries``; ``interactions``: the data the model was
-    trained on, which the training run passes), built once and cached on disk under the
-    version's kind, number and artifact checksum (``indexes.index_caches_prune`` removes
-    those of archived versions). Seconds to a minute for a large new index: never on
-    the request path."""
+    shaped like serving's, built once and cached on disk under the version's kind,
+    number and artifact checksum (``indexes.index_caches_prune`` removes those of
+    archived versions). Seconds to a minute for a large new index: never on the
+    request path."""
     if kind not in VECTOR_KINDS or not isinstance(model, VectorAlgorithm):
         return None
     rows = np.flatnonzero(model.items_with_vectors())
     vectors = model.item_vectors()[rows]
-    return vector_index(
-        vectors,
-        rows,
-        key=index_key(shop_id, kind, number, sha256),
-        queries=lambda: tuning_queries(model, rows, vectors, interactions),
-    )
+    queries = tuning_queries(model, rows, vectors) if len(rows) >= settings.SERVING_ANN_MIN_ITEMS else None
+    return vector_index(vectors, rows, key=index_key(shop_id, kind, number, sha256), queries=queries)
 
 
 def index_key(shop_id: int, kind: str, number: int, sha256: str) -> str:
@@ -127,71 +114,23 @@ def index_key(shop_id: int, kind: str, number: int, sha256: str) -> str:
     return f"{int(shop_id)}/{kind}/{int(number)}-{sha256[:16]}"
 
 
-def tuning_queries(
-    model: VectorAlgorithm[Any],
-    rows: np.ndarray,
-    vectors: np.ndarray,
-    interactions: Interactions | None = None,
-    count: int = TUNE_QUERIES,
-) -> np.ndarray:
-    """``count`` queries shaped like the ones serving sends, for an ANN index to be tuned
-    on (indexes.vector_index): the model's own query vectors of the latest events of
-    shoppers drawn from ``interactions`` (``shopper_histories``), topped up, when the
-    data has too few shoppers or none is given, with sample histories of 2 to 15 items
-    drawn in proportion to the length of their vectors (which tracks how much behaviour
-    the model saw of them).
-
-    Real histories come first because they are what serving folds in: on the 1M-product
-    bench shop's ALS vectors, the sample histories needed ef 600 for recall@20 0.976,
-    while 158 real shoppers' folded-in histories reached 0.999 at ef 100 (0.13 ms a
-    search; 0.39 ms at ef 600)."""
+def tuning_queries(model: VectorAlgorithm[Any], rows: np.ndarray, vectors: np.ndarray, count: int = 200) -> np.ndarray:
+    """Queries shaped like the ones serving sends: the model's own query vectors of
+    sample histories (2 to 15 items, drawn in proportion to the length of their vectors,
+    which tracks how much behaviour the model saw of them). For an ANN index to be
+    tuned on (indexes.vector_index)."""
     rng = np.random.default_rng(0)
-    found = []
-    histories = shopper_histories(interactions, count, rng) if interactions is not None else []
-    for history in histories:
-        vector = model.query_vector(Query(history=history))
-        if vector is not None and np.isfinite(vector).all() and vector.any():
-            found.append(vector)
     norms = np.linalg.norm(vectors, axis=1).astype(np.float64)
     weights = norms / norms.sum() if norms.sum() > 0 else None
-    for _ in range((count - len(found)) * 3):
-        if len(found) >= count:
-            break
+    found = []
+    for _ in range(count * 3):
         items = rows[rng.choice(len(rows), int(rng.integers(2, 16)), p=weights)]
         vector = model.query_vector(Query(history=History.of_items(items, ts=0), now=0))
         if vector is not None and np.isfinite(vector).all() and vector.any():
             found.append(vector)
+        if len(found) == count:
+            break
     return np.array(found, dtype=np.float32).reshape(len(found), vectors.shape[1])
-
-
-def shopper_histories(interactions: Interactions, count: int, rng: np.random.Generator) -> list[History]:
-    """The histories of up to ``count`` shoppers drawn at random, as serving reads them
-    (their latest SHOPPER_HISTORY_LENGTH events, impressions left out), each cut to its
-    latest n events with n drawn from 1 to all: the personal source folds in whole
-    histories, the session and similar sources a visit's or a few latest items."""
-    counted = interactions.event_type != IMPRESSION
-    users = np.unique(interactions.user[counted])
-    if not len(users):
-        return []
-    chosen = rng.choice(users, size=min(count, len(users)), replace=False)
-    events = np.flatnonzero(counted & np.isin(interactions.user, chosen))
-    events = events[np.lexsort((interactions.ts[events], interactions.user[events]))]
-    owners = interactions.user[events]
-    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
-    ends = np.r_[starts[1:], len(events)]
-    histories = []
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        latest = events[max(start, end - SHOPPER_HISTORY_LENGTH) : end]
-        cut = latest[len(latest) - int(rng.integers(1, len(latest) + 1)) :]
-        histories.append(
-            History(
-                item=interactions.item[cut],
-                event_type=interactions.event_type[cut],
-                ts=interactions.ts[cut],
-                weight=interactions.weight[cut],
-            )
-        )
-    return histories
 
 
 def _trending_lists(model: Trending, category_ids: np.ndarray) -> TrendingLists:

@@ -15,8 +15,7 @@ with the highest inner product, best first, as (model item indices, scores).
   ALS vectors of very different lengths defeat its clustering; usearch answers like
   hnswlib but builds 2-3 times slower. Its ``ef`` is tuned at build time: the smallest
   that reaches ``TUNE_RECALL`` recall@20 against exact search on the caller's sample
-  queries (realistic ones: the model's own folded-in vectors of shoppers' latest
-  events, see recommender.serving.bundle.tuning_queries), and the measured recall
+  queries (realistic ones: the model's own folded-in vectors), and the measured recall
   and latency are kept with the index (:class:`IndexReport`). When no ef of the graph
   reaches it, a denser graph is built and tuned (``GRAPHS``, sparsest first): vectors
   with a high intrinsic dimension, as text embeddings can have, need more links per
@@ -43,7 +42,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -133,16 +132,13 @@ class HnswIndex:
         return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
 
 
-def vector_index(
-    vectors: np.ndarray, rows: np.ndarray, *, key: str, queries: Callable[[], np.ndarray] | None = None
-) -> VectorIndex:
+def vector_index(vectors: np.ndarray, rows: np.ndarray, *, key: str, queries: np.ndarray | None = None) -> VectorIndex:
     """An index over ``vectors`` (row i is model item ``rows[i]``): exact below
     SERVING_ANN_MIN_ITEMS rows, else the cached (or newly built) HNSW index named ``key``.
 
     ``key`` must change whenever the vectors do (e.g. ``"<shop>/<kind>-<version id>-<sha>"``);
-    it is a relative path under SERVING_INDEX_DIR. ``queries``: gives the sample queries
-    to tune on, called only when the index is built, not when it is loaded from the
-    cache (default: item vectors and sums of a few). May take a minute for a large new
+    it is a relative path under SERVING_INDEX_DIR. ``queries``: sample queries to tune
+    on (default: item vectors and sums of a few). May take a minute for a large new
     index: call it when a model version is loaded, never on the request path.
     """
     if len(rows) < settings.SERVING_ANN_MIN_ITEMS:
@@ -155,7 +151,7 @@ def hnsw_index(
     rows: np.ndarray,
     *,
     key: str,
-    queries: Callable[[], np.ndarray] | None = None,
+    queries: np.ndarray | None = None,
     graphs: tuple[Graph, ...] = GRAPHS,
     efs: tuple[int, ...] = EFS,
 ) -> HnswIndex:
@@ -187,7 +183,7 @@ def _build_into(
     directory: Path,
     vectors: np.ndarray,
     rows: np.ndarray,
-    queries: Callable[[], np.ndarray] | None,
+    queries: np.ndarray | None,
     graphs: tuple[Graph, ...],
     efs: tuple[int, ...],
 ) -> None:
@@ -195,13 +191,14 @@ def _build_into(
     write it atomically (temp directory, then rename)."""
     data = np.ascontiguousarray(vectors, dtype=np.float32)
     rows = np.asarray(rows, dtype=np.int64)
-    sample = queries() if queries is not None else sample_queries(data, np.random.default_rng(0))
-    sample = np.ascontiguousarray(sample, dtype=np.float32)
-    exact = rows[exact_top(data, sample, RECALL_AT)]
-    exact_ms = _exact_ms(data, rows, sample[:20])
+    if queries is None:
+        queries = sample_queries(data, np.random.default_rng(0))
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    exact = rows[exact_top(data, queries, RECALL_AT)]
+    exact_ms = _exact_ms(data, rows, queries[:20])
     best: tuple[object, IndexReport] | None = None
     for graph in graphs:
-        index, report = _build_graph(data, rows, sample, exact, graph, efs, exact_ms=exact_ms)
+        index, report = _build_graph(data, rows, queries, exact, graph, efs, exact_ms=exact_ms)
         if best is None or report.recall_at_20 > best[1].recall_at_20:
             best = (index, report)
         if report.recall_at_20 >= TUNE_RECALL:

@@ -48,15 +48,9 @@ def test_above_the_threshold_the_hnsw_index_reaches_the_recall_goal(settings):
     vectors = _clustered(20_000)
     rows = np.arange(100, 20_100)
 
-    asked = []
+    index = vector_index(vectors, rows, key="1/als-7-abc")
 
-    def queries():
-        asked.append(True)
-        return sample_queries(vectors, np.random.default_rng(1))
-
-    index = vector_index(vectors, rows, key="1/als-7-abc", queries=queries)
-
-    assert isinstance(index, HnswIndex) and asked == [True]
+    assert isinstance(index, HnswIndex)
     assert index.report.recall_at_20 >= indexes.TUNE_RECALL
     # Measured again here on other queries, through the index as serving uses it.
     queries = sample_queries(vectors, np.random.default_rng(99))
@@ -116,11 +110,8 @@ def test_an_hnsw_index_is_built_once_and_then_read_from_the_cache(settings, monk
     def no_second_build(*args, **kwargs):
         raise AssertionError("built again")
 
-    def no_tuning_queries():
-        raise AssertionError("tuning queries computed for an index read from the cache")
-
     monkeypatch.setattr(indexes, "_build_into", no_second_build)
-    again = vector_index(vectors, np.arange(5000), key="2/sasrec-3-def", queries=no_tuning_queries)
+    again = vector_index(vectors, np.arange(5000), key="2/sasrec-3-def")
 
     assert isinstance(again, HnswIndex) and again.report == first.report
     query = vectors[17]
