@@ -342,15 +342,15 @@ CONSOLE_UPLOAD_MAX_BYTES = env_int("CONSOLE_UPLOAD_MAX_BYTES", 200 * 1024 * 1024
 # How often a serving process checks for a new active model version or catalog change.
 SERVING_REFRESH_S = env_float("RECSITE_SERVING_REFRESH_S", 1.0)
 # Serving (recommender.serving): where approximate-neighbour indexes are cached (built
-# once per model version, memory-mapped by every process of the host), the number of
-# item vectors from which retrieval is approximate rather than exact, and whether the
-# state refresher and the served-list flusher run as background threads (tests that
-# drive them by hand switch them off).
+# once per model version by its training run, read from disk by every web process).
 SERVING_INDEX_DIR = Path(env_str("RECSITE_SERVING_INDEX_DIR", str(VAR_DIR / "serving-indexes")))
-# At least 1,000: a graph of a few hundred items can hold fewer than the 100 reachable
+# The number of item vectors from which retrieval is approximate rather than exact. At
+# least 1,000: a graph of a few hundred items can hold fewer than the 100 reachable
 # neighbours a search asks for (hnswlib then raises instead of answering), and exact
 # search over a thousand vectors takes microseconds.
 SERVING_ANN_MIN_ITEMS = env_int("RECSITE_SERVING_ANN_MIN_ITEMS", 20_000, minimum=1_000)
+# Whether the state refresher and the served-list flusher run as background threads
+# (tests that drive them by hand switch them off).
 SERVING_BACKGROUND_THREADS = env_bool("RECSITE_SERVING_BACKGROUND_THREADS", True)
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 EMBEDDING_THREADS = env_int("RECSITE_EMBEDDING_THREADS", 1, minimum=1)
