@@ -35,6 +35,7 @@ from recommender.algorithms.neighbours import NeighbourLists
 from recommender.algorithms.ranking import Ranking
 from recommender.algorithms.weighting import query_item_weights
 from recommender.serving.bundle import NO_FRESH, FreshVectors, ModelView
+from recommender.serving.filters import contains
 from recommender.serving.signals import Signals
 
 SECONDS_PER_DAY = 86_400.0
@@ -82,14 +83,6 @@ def top(items: np.ndarray, scores: np.ndarray, k: int, *, distinct: bool = False
         _, first = np.unique(items, return_index=True)
         keep = np.sort(first)[:k]
     return Ranking(items=items[keep].astype(np.int32), scores=scores[keep].astype(np.float32))
-
-
-def contains(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Boolean per value: whether it is in ``sorted_values`` (ascending)."""
-    if not len(sorted_values):
-        return np.zeros(len(values), dtype=bool)
-    position = np.minimum(np.searchsorted(sorted_values, values), len(sorted_values) - 1)
-    return sorted_values[position] == values
 
 
 def _vector_search(
