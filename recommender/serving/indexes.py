@@ -125,11 +125,19 @@ class HnswIndex:
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = min(k, self.size)
-        if k <= 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        labels, distances = self._index.knn_query(np.asarray(query, dtype=np.float32), k=k, num_threads=1)  # type: ignore[attr-defined]
-        # hnswlib's inner-product "distance" is 1 - <q, x>.
-        return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
+        query = np.asarray(query, dtype=np.float32)
+        while k > 0:
+            try:
+                labels, distances = self._index.knn_query(query, k=k, num_threads=1)  # type: ignore[attr-defined]
+            except RuntimeError:
+                # hnswlib raises when the search reaches fewer than k nodes: a graph too
+                # sparse for its data (served when no denser one reached the recall aim).
+                # Fewer candidates, then, rather than a failed request.
+                k //= 2
+                continue
+            # hnswlib's inner-product "distance" is 1 - <q, x>.
+            return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
 
 
 def vector_index(vectors: np.ndarray, rows: np.ndarray, *, key: str, queries: np.ndarray | None = None) -> VectorIndex:
@@ -247,7 +255,7 @@ def _build_graph(
     for ef in efs:
         index.set_ef(ef)
         started = time.perf_counter()
-        found = [index.knn_query(q, k=min(100, len(rows)), num_threads=1)[0][0] for q in queries]
+        found = [_tuning_hits(index, q, min(100, len(rows))) for q in queries]
         ann_ms = 1000 * (time.perf_counter() - started) / len(queries)
         chosen, recall = ef, recall_at(found, exact)
         if recall >= TUNE_RECALL:
@@ -327,6 +335,17 @@ def exact_top(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
         best_scores = np.take_along_axis(best_scores, keep, axis=1)
         best_rows = np.take_along_axis(best_rows, keep, axis=1)
     return best_rows
+
+
+def _tuning_hits(index: object, query: np.ndarray, k: int) -> np.ndarray:
+    """A graph's top ``k`` for one tuning query; none when hnswlib cannot find ``k`` (it
+    raises when a graph too sparse for the data reaches fewer nodes than that at this
+    ef). Such a query counts as finding none of its exact neighbours, so the graph
+    is not chosen over one that answers, and the tuning goes on to a denser one."""
+    try:
+        return index.knn_query(query, k=k, num_threads=1)[0][0]  # type: ignore[attr-defined]
+    except RuntimeError:
+        return np.zeros(0, dtype=np.uint64)
 
 
 def recall_at(found: list[np.ndarray] | np.ndarray, exact: np.ndarray, at: int = RECALL_AT) -> float:

@@ -102,6 +102,37 @@ def test_when_no_graph_reaches_the_aim_the_best_one_serves_and_a_warning_names_i
     assert len(index.search(vectors[0], 20)[0]) == 20
 
 
+def test_a_tuning_query_the_graph_cannot_answer_in_full_counts_as_finding_nothing():
+    import hnswlib
+
+    vectors = _clustered(200, d=8)
+    graph = hnswlib.Index(space="ip", dim=8)
+    graph.init_index(max_elements=200, ef_construction=50, M=8, random_seed=0)
+    graph.add_items(vectors, np.arange(200), num_threads=1)
+    for row in range(190):  # 10 items left to find: hnswlib raises when asked for more
+        graph.mark_deleted(row)
+    graph.set_ef(100)
+    exact = np.array([np.arange(20)])
+
+    assert indexes._tuning_hits(graph, vectors[0], 20).tolist() == []
+    assert recall_at([indexes._tuning_hits(graph, vectors[0], 20)], exact) == 0.0
+    assert sorted(indexes._tuning_hits(graph, vectors[0], 10).tolist()) == list(range(190, 200))
+
+
+def test_a_search_the_graph_cannot_answer_in_full_answers_fewer_items_instead_of_failing():
+    vectors = _clustered(3000)
+    index = hnsw_index(vectors, np.arange(3000), key="5/als-1-ddd")
+    for row in range(2990):  # 10 items left to find: hnswlib raises when asked for more
+        index._index.mark_deleted(row)  # type: ignore[attr-defined]
+
+    rows, scores = index.search(vectors[2995], 100)
+
+    # 100, 50, 25 and 12 fail; 6 of the 10 left are found, best first.
+    assert len(rows) == 6 and set(rows.tolist()) <= set(range(2990, 3000))
+    assert scores.tolist() == sorted(scores.tolist(), reverse=True)
+    assert rows.tolist() == (exact_top(vectors[2990:], vectors[2995][None, :], 6)[0] + 2990).tolist()
+
+
 def test_an_hnsw_index_is_built_once_and_then_read_from_the_cache(settings, monkeypatch):
     settings.SERVING_ANN_MIN_ITEMS = 1000
     vectors = _clustered(5000)
