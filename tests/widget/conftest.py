@@ -26,6 +26,8 @@ from typing import Any, ClassVar, TypeVar
 
 import pytest
 from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
 from django.db import connection
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -131,6 +133,31 @@ class Tab:
         return path
 
 
+class LiveRequests:
+    """How many requests the live server (threads of this process) is serving now,
+    counted by Django's request_started and request_finished signals of WSGI handlers
+    (the test client's requests are not counted)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+        request_started.connect(self._started, dispatch_uid="widget-tests-live-requests-started")
+        request_finished.connect(self._finished, dispatch_uid="widget-tests-live-requests-finished")
+
+    def _started(self, sender: Any, **kwargs: Any) -> None:
+        if isinstance(sender, type) and issubclass(sender, WSGIHandler):
+            with self._lock:
+                self.count += 1
+
+    def _finished(self, sender: Any, **kwargs: Any) -> None:
+        if isinstance(sender, type) and issubclass(sender, WSGIHandler):
+            with self._lock:
+                self.count -= 1
+
+
+live_requests = LiveRequests()
+
+
 @pytest.fixture
 def tab(chromium: Any) -> Iterator[Tab]:
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
@@ -142,7 +169,13 @@ def tab(chromium: Any) -> Iterator[Tab]:
     page.on("console", lambda message: opened.console.append(f"{message.type}: {message.text}"))
     page.on("pageerror", lambda error: opened.errors.append(str(error)))
     yield opened
+    # The test database is emptied right after this (TRUNCATE), and a request the live
+    # server is still serving then deadlocks with it: the widget sends its queued events
+    # every few seconds, and by sendBeacon when the page goes away. So no request leaves
+    # the context any more, and the server finishes those it has, before the flush.
+    context.route("**/*", lambda route: route.abort())
     context.close()
+    eventually(lambda: live_requests.count == 0, timeout=30.0)
 
 
 # --- pretend shop pages -------------------------------------------------------------------
