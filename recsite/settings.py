@@ -342,7 +342,8 @@ CONSOLE_UPLOAD_MAX_BYTES = env_int("CONSOLE_UPLOAD_MAX_BYTES", 200 * 1024 * 1024
 # How often a serving process checks for a new active model version or catalog change.
 SERVING_REFRESH_S = env_float("RECSITE_SERVING_REFRESH_S", 1.0)
 # Serving (recommender.serving): where approximate-neighbour indexes are cached (built
-# once per model version by its training run, read from disk by every web process).
+# once per model version by its training run, or by a web process that finds none;
+# read from disk by every web process).
 SERVING_INDEX_DIR = Path(env_str("RECSITE_SERVING_INDEX_DIR", str(VAR_DIR / "serving-indexes")))
 # The number of item vectors from which retrieval is approximate rather than exact. At
 # least 1,000: a graph of a few hundred items can hold fewer than the 100 reachable

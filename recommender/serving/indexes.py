@@ -23,7 +23,8 @@ with the highest inner product, best first, as (model item indices, scores).
   category's, mostly noise): M 16 reached recall@20 0.854 at ef 800 (2.2 ms); M 32,
   ef_construction 200 reached 0.975 at ef 1200 (3.6 ms; exact search 9.4 ms), built in
   59 s. When even the densest graph falls short, the best one serves and a warning
-  names its recall (the report keeps it).
+  names its recall (the report keeps it); a search such a graph cannot answer in full
+  answers fewer items rather than failing.
 
 Built indexes are cached on disk under ``settings.SERVING_INDEX_DIR`` by a key that
 names the vectors' version (``<shop>/<kind>/<number>-<artifact checksum>``, see
